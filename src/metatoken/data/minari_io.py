@@ -1,0 +1,109 @@
+"""Read and write datasets in the Minari format (HDF5 storage), using Minari's own storage.
+
+The audit travels in each episode's `infos` (`intended`, `exploit`), and the behaviour
+policy's name in the episode metadata. Reading goes through `minari.MinariDataset`, so
+any Minari dataset with Box/Discrete spaces loads too (its audit is then NaN / False).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import minari
+import numpy as np
+from minari import MinariDataset
+from minari.data_collector.episode_buffer import EpisodeBuffer
+from minari.dataset.minari_storage import MinariStorage
+
+from metatoken.data.dataset import Dataset, Episode
+from metatoken.errors import UserError
+
+
+def save(dataset: Dataset, path: Path, dataset_id: str = "metatoken/reference-v0") -> None:
+    """Write atomically: a temp directory beside `path`, renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        storage = MinariStorage.new(
+            tmp / "data",
+            observation_space=dataset.observation_space,
+            action_space=dataset.action_space,
+            data_format="hdf5",
+        )
+        buffers = []
+        for i, ep in enumerate(dataset.episodes):
+            # Minari infos hold one entry per observation: the reset info first.
+            intended = np.concatenate([[0.0], ep.intended])
+            exploit = np.concatenate([[False], ep.exploit])
+            buffers.append(
+                EpisodeBuffer(
+                    id=i,
+                    seed=ep.seed,
+                    observations=ep.observations,
+                    actions=ep.actions,
+                    rewards=list(ep.rewards),
+                    terminations=list(ep.terminations),
+                    truncations=list(ep.truncations),
+                    infos={"intended": intended, "exploit": exploit},
+                )
+            )
+        storage.update_episodes(buffers)
+        storage.update_episode_metadata(
+            [{"behaviour": ep.behaviour} for ep in dataset.episodes], range(len(dataset.episodes))
+        )
+        storage.update_metadata({
+            "dataset_id": dataset_id,
+            "minari_version": minari.__version__,
+            "algorithm_name": "scripted behaviour policies (metatoken)",
+            "metatoken_task_key": dataset.task_key,
+            **dataset.metadata,
+        })
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load(path: Path) -> Dataset:
+    """Load a Minari dataset directory (the one holding `data/`, or `data/` itself)."""
+    path = Path(path)
+    data_dir = path / "data" if (path / "data").is_dir() else path
+    if not (data_dir / "metadata.json").exists():
+        raise UserError(f"{path}: not a Minari dataset (no data/metadata.json)")
+    try:
+        ds = MinariDataset(data_dir)
+        meta = ds.storage.metadata
+        ep_meta = list(ds.storage.get_episode_metadata(ds.episode_indices))
+        episodes = []
+        for ep, em in zip(ds.iterate_episodes(), ep_meta):
+            infos = ep.infos or {}
+            n = len(ep.rewards)
+            intended = np.asarray(infos.get("intended", np.full(n + 1, np.nan)), dtype=float)[1:]
+            exploit = np.asarray(infos.get("exploit", np.zeros(n + 1, bool)), dtype=bool)[1:]
+            episodes.append(
+                Episode(
+                    observations=np.asarray(ep.observations),
+                    actions=np.asarray(ep.actions),
+                    rewards=np.asarray(ep.rewards, dtype=float),
+                    terminations=np.asarray(ep.terminations, dtype=bool),
+                    truncations=np.asarray(ep.truncations, dtype=bool),
+                    intended=intended,
+                    exploit=exploit,
+                    behaviour=str(em.get("behaviour", "")),
+                    seed=None if em.get("seed") is None else int(em["seed"]),
+                )
+            )
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"{path}: corrupt Minari dataset ({err})") from err
+    return Dataset(
+        episodes,
+        ds.observation_space,
+        ds.action_space,
+        task_key=str(meta.get("metatoken_task_key", "")),
+        metadata={"dataset_id": str(meta.get("dataset_id", ""))},
+    )

@@ -1,0 +1,91 @@
+"""The Method seam: every training recipe has one entry point and returns a policy plus a ledger.
+
+    train(task, dataset, budget, seed, logger) -> TrainedPolicy(policy, ledger)
+
+A method's hyperparameters are a pydantic model (unknown keys rejected); the registry
+builds the method object from them, so `train` itself has the same signature everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Protocol
+
+from pydantic import BaseModel
+
+from metatoken.data.dataset import Dataset
+from metatoken.envs.task import Task
+from metatoken.policy import Policy
+from metatoken.registry import Registry
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a run may spend. Methods must stay within it; the ledger records what they used."""
+
+    env_steps: int = 0  # online environment steps (0 = offline only)
+    gradient_steps: int = 1000
+    eval_episodes: int = 20  # per commanded condition level
+
+
+@dataclass
+class Ledger:
+    """The amount of RL a run used."""
+
+    online_env_steps: int = 0
+    reward_queries: int = 0  # rewards the optimiser saw from online interaction
+    reward_grad_share: float = 0.0  # share of total gradient norm from reward-derived terms
+    kl_to_reference_nats: float = math.nan  # KL(pi || pi_ref) per episode on eval states
+    gradient_steps: int = 0
+    wall_time_s: float = 0.0
+    train_flops: float = 0.0  # estimate
+
+    def as_metrics(self) -> dict[str, float]:
+        return {f"ledger/{k}": float(v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainedPolicy:
+    policy: Policy
+    ledger: Ledger
+
+
+class Logger(Protocol):
+    """Where a method reports curves (TensorBoard, fixed names) and progress."""
+
+    def scalar(self, name: str, value: float, step: int) -> None: ...
+
+    def progress(self, done: int, total: int) -> None: ...
+
+
+class Method(Protocol):
+    def train(
+        self, task: Task, dataset: Dataset, budget: Budget, seed: int, logger: Logger
+    ) -> TrainedPolicy: ...
+
+
+@dataclass(frozen=True)
+class MethodDef:
+    """A registered method: its hyperparameter model and how to build it."""
+
+    params: type[BaseModel]
+    build: Callable[[Any], Method]
+
+
+METHODS: Registry[MethodDef] = Registry("method")
+
+
+def make_method(method_id: str, hyperparameters: dict[str, Any] | None = None) -> Method:
+    mdef = METHODS.get(method_id)
+    return mdef.build(mdef.params.model_validate(hyperparameters or {}))
+
+
+class NullLogger:
+    """A logger that drops everything (tests, library use without a run directory)."""
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        pass
+
+    def progress(self, done: int, total: int) -> None:
+        pass
