@@ -1,0 +1,125 @@
+"""The `metatoken` command line: parse, call, print. User errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from metatoken.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Condition-token predictors vs RL baselines: capability, controllability, "
+                       "spookiness and the amount of RL, side by side.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from metatoken import __version__
+
+        typer.echo(f"metatoken {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Show the version and exit.")) -> None:
+    """metatoken: does reducing the amount of RL for a given capability level make a system safer?"""
+
+
+def _run(spec_path: Path, out: Optional[Path], resume: bool, workers: Optional[int],
+         overrides: list[str]) -> None:
+    from metatoken.experiments.runner import run_experiment
+    from metatoken.experiments.spec import load_spec
+
+    spec = load_spec(spec_path, overrides)
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers: must be >= 1, got {workers}")
+    out_dir = out or Path("runs") / spec.name
+    outcome = run_experiment(spec, out_dir, workers=workers, resume=resume)
+    typer.echo(f"results: {outcome.results_path}")
+    typer.echo(f"report:  {outcome.report_path}")
+    if outcome.failed:
+        typer.echo(f"{len(outcome.failed)} run(s) failed; see error.json in their run directories",
+                   err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default runs/<name>)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip runs that are already complete."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a spec field: key.path=value (YAML value)."),
+) -> None:
+    """Run every task × method × seed of SPEC, then write results.parquet and report.html."""
+    _run(spec, out, resume, workers, set_)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Output directory."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes."),
+) -> None:
+    """Run the embedded demo spec (specs/demo.yaml) end to end."""
+    with resources.as_file(resources.files("metatoken") / "specs" / "demo.yaml") as spec:
+        _run(spec, out, False, workers, [])
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="An experiment output directory.")) -> None:
+    """Rebuild RUN_DIR/report.html from its results."""
+    from metatoken.experiments.results import write_results
+    from metatoken.report.html import write_report
+
+    if not (run_dir / "experiment.json").is_file():
+        raise UserError(f"{run_dir}: not an experiment directory (no experiment.json)")
+    write_results(run_dir)
+    typer.echo(f"report: {write_report(run_dir)}")
+
+
+@app.command("list")
+def list_() -> None:
+    """List tasks, methods, measurements (and condition kinds), one line of doc each."""
+    from metatoken import catalog
+
+    for title, registry in catalog.registries():
+        typer.echo(f"{title}:")
+        for entry in registry:
+            typer.echo(f"  {entry.id:<24} {entry.doc}")
+
+
+@app.command()
+def collect(
+    task: str = typer.Argument(..., help="Task id (see `metatoken list`)."),
+    out: Path = typer.Option(Path("datasets"), "--out", help="Directory for the Minari dataset."),
+    set_: list[str] = typer.Option([], "--set", help="Task option: key=value (YAML value)."),
+) -> None:
+    """Collect TASK's reference data from its scripted behaviours into a Minari dataset."""
+    from pydantic import ValidationError
+
+    from metatoken.data.collect import reference_data
+    from metatoken.envs import make_task
+    from metatoken.experiments.spec import apply_overrides
+
+    options = apply_overrides({}, set_)
+    try:
+        t = make_task(task, options)
+    except ValidationError as err:
+        e = err.errors()[0]
+        raise UserError(f"--set {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
+    ds = reference_data(t, out)
+    typer.echo(f"{len(ds)} episodes, {ds.total_steps} steps -> {out / t.key}")
+
+
+def entrypoint() -> None:
+    """Console entry: user errors become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=True)
+    except UserError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)

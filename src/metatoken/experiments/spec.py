@@ -1,0 +1,176 @@
+"""Experiment specs: YAML validated by pydantic, with `--set key=value` overrides.
+
+A spec names tasks (id + options), methods (id + hyperparameters), seeds, budgets and
+measurements. Unknown keys are rejected with their path; task options and method
+hyperparameters are validated against the models their registries declare.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from metatoken.errors import UserError
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+DEFAULT_MEASUREMENTS = ["capability", "controllability", "spookiness"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskSpec(_Strict):
+    id: str
+    name: str | None = Field(None, pattern=NAME_RE)  # label in results; derived when omitted
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MethodSpec(_Strict):
+    id: str
+    name: str | None = Field(None, pattern=NAME_RE)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Budgets(_Strict):
+    env_steps: int = Field(0, ge=0)
+    gradient_steps: int = Field(1000, ge=1)
+    eval_episodes: int = Field(20, ge=1)
+
+
+class ExperimentSpec(_Strict):
+    name: str = Field(pattern=NAME_RE)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    methods: list[MethodSpec] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    budgets: Budgets = Field(default_factory=Budgets)
+    measurements: list[str] = Field(default_factory=lambda: list(DEFAULT_MEASUREMENTS))
+
+    @model_validator(mode="after")
+    def _labels(self) -> "ExperimentSpec":
+        _derive_names(self.tasks, "options")
+        _derive_names(self.methods, "hyperparameters")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        return self
+
+
+def _derive_names(entries: list, field: str) -> None:
+    """Label each entry: its id, or id plus its settings when the id repeats."""
+    counts = Counter(e.id for e in entries)
+    for e in entries:
+        if e.name is None:
+            settings = getattr(e, field)
+            e.name = e.id if counts[e.id] == 1 else e.id + "-" + "-".join(
+                f"{k}={settings[k]}" for k in sorted(settings))
+            e.name = re.sub(r"[^A-Za-z0-9_.=\-]", "_", e.name)
+    seen = Counter(e.name for e in entries)
+    dup = [n for n, c in seen.items() if c > 1]
+    if dup:
+        raise ValueError(f"duplicate name {dup[0]!r}: give each entry a distinct `name`")
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _first_error(err: ValidationError, prefix: str = "") -> str:
+    e = err.errors()[0]
+    where = _loc(tuple(e["loc"]))
+    if prefix:
+        where = prefix + ("" if where == "(top level)" else "." + where)
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{where}: {msg}"
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `key.path=value` overrides (values parsed as YAML; list items by index)."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise UserError(f"--set {key}: value {raw!r} is not valid YAML ({err.problem})") from None
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise UserError(f"--set {item!r}: empty key")
+        node: Any = data
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise UserError(f"--set {key}: {where!r} is not an index of a {len(node)}-item list")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise UserError(f"--set {key}: {'.'.join(parts[:i])!r} is not a mapping or list")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and part not in node:
+                    node[part] = {}
+                node = node[part]
+    return data
+
+
+def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
+    """Validate a spec mapping, including task options, method hyperparameters and measurement ids."""
+    from metatoken.envs.task import TASKS
+    from metatoken.evaluate.measure import MEASUREMENTS
+    from metatoken.methods.base import METHODS
+
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: the spec must be a mapping of fields")
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{source}: {_first_error(err)}") from None
+    for i, t in enumerate(spec.tasks):
+        if t.id not in TASKS:
+            raise UserError(f"{source}: tasks[{i}].id: task {t.id!r} unknown "
+                            f"(known: {', '.join(e.id for e in TASKS)})")
+        try:
+            TASKS.get(t.id).options.model_validate(t.options)
+        except ValidationError as err:
+            raise UserError(f"{source}: {_first_error(err, f'tasks[{i}].options')}") from None
+    for i, m in enumerate(spec.methods):
+        if m.id not in METHODS:
+            raise UserError(f"{source}: methods[{i}].id: method {m.id!r} unknown "
+                            f"(known: {', '.join(e.id for e in METHODS)})")
+        try:
+            METHODS.get(m.id).params.model_validate(m.hyperparameters)
+        except ValidationError as err:
+            raise UserError(f"{source}: {_first_error(err, f'methods[{i}].hyperparameters')}") from None
+    for i, mid in enumerate(spec.measurements):
+        if mid not in MEASUREMENTS:
+            raise UserError(f"{source}: measurements[{i}]: measurement {mid!r} unknown "
+                            f"(known: {', '.join(e.id for e in MEASUREMENTS)})")
+    return spec
+
+
+def load_spec(path: Path | str, overrides: list[str] | None = None) -> ExperimentSpec:
+    """Read a YAML spec file, apply overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such spec file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} invalid YAML ({getattr(err, 'problem', err)})") from None
+    if isinstance(data, dict):
+        data = apply_overrides(data, overrides or [])
+    return parse_spec(data, str(path))

@@ -1,0 +1,7 @@
+"""Training recipes, all with train(task, dataset, budget, seed, logger) -> TrainedPolicy."""
+
+from metatoken.methods import bc as _bc  # noqa: F401
+from metatoken.methods import condition as _condition  # noqa: F401
+from metatoken.methods.base import METHODS, Budget, Ledger, TrainedPolicy, make_method
+
+__all__ = ["METHODS", "Budget", "Ledger", "TrainedPolicy", "make_method"]
