@@ -1,0 +1,58 @@
+"""Checkpoints: `model.safetensors` plus `config.json`; loading never unpickles.
+
+config.json holds the model kind and config, the fitted condition and a format version;
+normalisation statistics are buffers, so they travel in the safetensors file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from metatoken.errors import UserError
+from metatoken.models.conditions import Condition, condition_from_json
+from metatoken.models.mlp import MLPConfig, MLPPredictor
+from metatoken.models.transformer import DecisionTransformer, TransformerConfig
+
+FORMAT = 1
+MODELS = {"transformer": (TransformerConfig, DecisionTransformer), "mlp": (MLPConfig, MLPPredictor)}
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+def save(directory: Path, model: nn.Module, condition: Condition) -> None:
+    """Write weights and config; each file is written to a temporary name, then renamed."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, "model": model.kind, "config": model.cfg.to_json(),
+              "condition": condition.to_json()}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(tensors, str(directory / (WEIGHTS + ".tmp")))
+    (directory / (CONFIG + ".tmp")).write_text(json.dumps(config, indent=2))
+    os.replace(directory / (WEIGHTS + ".tmp"), directory / WEIGHTS)
+    os.replace(directory / (CONFIG + ".tmp"), directory / CONFIG)
+
+
+def load_model(directory: Path) -> tuple[nn.Module, Condition]:
+    """Rebuild (model, condition) from a checkpoint directory."""
+    directory = Path(directory)
+    try:
+        config = json.loads((directory / CONFIG).read_text())
+        if config.get("format") != FORMAT:
+            raise UserError(f"{directory / CONFIG}: unsupported checkpoint format {config.get('format')!r}")
+        cfg_cls, model_cls = MODELS[config["model"]]
+        model = model_cls(cfg_cls(**config["config"]))
+        model.load_state_dict(load_file(str(directory / WEIGHTS)))
+        return model.eval(), condition_from_json(config["condition"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise UserError(f"cannot load checkpoint {directory}: {exc}") from exc
+
+
+def load_policy(directory: Path):
+    """A PredictorPolicy from a checkpoint directory."""
+    from metatoken.models.policy import PredictorPolicy
+
+    return PredictorPolicy(*load_model(directory))

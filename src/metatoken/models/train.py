@@ -1,0 +1,149 @@
+"""Training a predictor on the reference data: AdamW, linear warmup, gradient clipping.
+
+Seeded once (model init, dropout and window sampling) and deterministic on CPU. Curves go
+to the Logger under fixed names: losses/action_nll, charts/learning_rate,
+charts/grad_norm, charts/samples_per_s.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from metatoken.data.dataset import Dataset
+from metatoken.methods.base import Logger, NullLogger
+from metatoken.models.conditions import Condition, fit_condition
+from metatoken.models.mlp import MLPConfig, MLPPredictor
+from metatoken.models.policy import PredictorPolicy
+from metatoken.models.sequences import SequenceBatch, SequenceSampler
+from metatoken.models.transformer import DecisionTransformer, TransformerConfig
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000  # gradient steps
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    grad_clip: float = 0.25
+    log_every: int = 25
+    seed: int = 0
+
+
+@dataclass
+class TrainStats:
+    steps: int
+    final_loss: float  # mean action NLL over the last log interval
+    wall_time_s: float
+    flops: float  # estimate: 3 x forward FLOPs per real token
+    losses: list[float] = field(default_factory=list)  # one per log interval
+
+
+def head_kind(space: spaces.Space, continuous_head: str = "tanh") -> tuple[str, int]:
+    """(head kind, act_dim) for an action space; tanh needs finite bounds, else gaussian."""
+    if isinstance(space, spaces.Discrete):
+        return "categorical", int(space.n)
+    bounded = np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))
+    return (continuous_head if bounded else "gaussian"), int(np.prod(space.shape))
+
+
+def build_predictor(
+    dataset: Dataset,
+    condition: Condition,
+    model: Literal["transformer", "mlp"] = "transformer",
+    continuous_head: str = "tanh",
+    seed: int = 0,
+    **options: Any,
+) -> nn.Module:
+    """A fresh predictor sized for the dataset's spaces, with normalisers fitted on it."""
+    torch.manual_seed(seed)
+    kind, act_dim = head_kind(dataset.action_space, continuous_head)
+    obs_dim = int(np.prod(dataset.observation_space.shape))
+    if model == "transformer":
+        net: nn.Module = DecisionTransformer(TransformerConfig(obs_dim, act_dim, kind, condition.dim, **options))
+    elif model == "mlp":
+        net = MLPPredictor(MLPConfig(obs_dim, act_dim, kind, condition.dim, **options))
+    else:
+        raise ValueError(f"unknown predictor model {model!r}")
+    obs = np.concatenate([e.observations[:-1].reshape(len(e), -1) for e in dataset.episodes])
+    net.obs_norm.fit(obs)
+    if kind != "categorical":
+        act = np.concatenate([np.asarray(e.actions).reshape(len(e), -1) for e in dataset.episodes])
+        net.head.fit(act, dataset.action_space.low.reshape(-1), dataset.action_space.high.reshape(-1))
+    return net
+
+
+def action_nll(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
+    """Mean negative log-likelihood of the data actions over real positions."""
+    params = model(batch.obs, batch.prev_action, batch.cond, batch.timestep)  # (B, K, P)
+    nll = model.head.nll(params, batch.action)  # (B, K)
+    m = batch.mask.float()
+    return (nll * m).sum() / m.sum()
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Decay matrices only; biases, norms and the start vector stay undecayed.
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def train_predictor(
+    model: nn.Module, sampler: SequenceSampler, cfg: TrainConfig, logger: Logger | None = None
+) -> TrainStats:
+    """Run cfg.steps gradient steps on windows from `sampler`."""
+    logger = logger or NullLogger()
+    torch.manual_seed(cfg.seed)
+    opt = _optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
+    model.train()
+    t0, tokens, window, losses = time.perf_counter(), 0, [], []
+    for step in range(1, cfg.steps + 1):
+        batch = sampler.sample(cfg.batch_size)
+        loss = action_nll(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        tokens += int(batch.mask.sum())
+        window.append(loss.item())
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            losses.append(float(np.mean(window)))
+            window = []
+            elapsed = time.perf_counter() - t0
+            logger.scalar("losses/action_nll", losses[-1], step)
+            logger.scalar("charts/learning_rate", sched.get_last_lr()[0], step)
+            logger.scalar("charts/grad_norm", float(grad_norm), step)
+            logger.scalar("charts/samples_per_s", step * cfg.batch_size / elapsed, step)
+            logger.progress(step, cfg.steps)
+    model.eval()
+    wall = time.perf_counter() - t0
+    return TrainStats(cfg.steps, losses[-1] if losses else float("nan"), wall,
+                      3.0 * model.flops_per_token() * tokens, losses)
+
+
+def fit_predictor(
+    dataset: Dataset,
+    condition: str = "rtg",
+    condition_options: dict[str, Any] | None = None,
+    model: Literal["transformer", "mlp"] = "transformer",
+    model_options: dict[str, Any] | None = None,
+    train: TrainConfig | None = None,
+    logger: Logger | None = None,
+) -> tuple[PredictorPolicy, TrainStats]:
+    """Fit a condition, build and train a predictor; returns its rollout policy and stats."""
+    train = train or TrainConfig()
+    cond = fit_condition(condition, dataset, **(condition_options or {}))
+    net = build_predictor(dataset, cond, model, seed=train.seed, **(model_options or {}))
+    sampler = SequenceSampler(dataset, cond, net.context, net.head.discrete, seed=train.seed)
+    stats = train_predictor(net, sampler, train, logger)
+    return PredictorPolicy(net, cond), stats
