@@ -79,11 +79,14 @@ def capability_vs_rl(data: ExperimentData) -> str | None:
         return None
     fig, axes = _grid(len(data.tasks))
     for ax, task in zip(axes, data.tasks):
+        x_max = 1.0
         for method in data.methods:
             x, y = data.cell(x_metric, task, method), data.cell(y_metric, task, method)
             if len(x) and len(x) == len(y):
                 ax.scatter(x, y, label=method, s=22)
+                x_max = max(x_max, float(np.nanmax(x)))
         ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(-0.5, x_max * 2)
         ax.set_xlabel("reward queries (online RL)")
         ax.set_ylabel("normalised return")
         ax.set_title(task, fontsize=9)

@@ -51,6 +51,17 @@ def _table(data: ExperimentData, task: str, metrics: list[tuple[str, str]]) -> s
             + "".join(rows) + "</table>")
 
 
+def _metric_rows(data: ExperimentData, task: str) -> str:
+    """Every metric as a row, methods as columns (the long table, pivoted for reading)."""
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in data.methods)
+    rows = [
+        f"<tr><td class='l'>{html.escape(metric)}</td>"
+        + "".join(f"<td>{_fmt(data.cell(metric, task, m))}</td>" for m in data.methods) + "</tr>"
+        for metric in sorted(data.values)
+    ]
+    return f"<table><tr><th class='l'>metric</th>{head}</tr>" + "".join(rows) + "</table>"
+
+
 def _figure(uri: str | None, caption: str) -> str:
     if uri is None:
         return ""
@@ -87,9 +98,8 @@ def render(data: ExperimentData) -> str:
         _figure(figures.capability_vs_rl(data), "Each point is one run."),
         "<h2>All metrics</h2>",
     ]
-    everything = [(m, m) for m in sorted(data.values)]
     for task in data.tasks:
-        parts.append(f"<h3>{html.escape(task)}</h3>" + _table(data, task, everything))
+        parts.append(f"<h3>{html.escape(task)}</h3>" + _metric_rows(data, task))
     body = "\n".join(p for p in parts if p)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>metatoken: "
             f"{html.escape(data.name)}</title><style>{STYLE}</style></head><body>{body}</body></html>")

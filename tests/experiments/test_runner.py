@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from metatoken.experiments.results import SCHEMA
+from metatoken.experiments.runner import run_experiment
+from metatoken.experiments.spec import parse_spec
+from metatoken.methods.base import METHODS, MethodDef
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Explodes:
+    def __init__(self, params):
+        pass
+
+    def train(self, task, dataset, budget, seed, logger):
+        raise RuntimeError(f"boom at seed {seed}")
+
+
+if "test-explodes" not in METHODS:
+    METHODS.register("test-explodes", MethodDef(_Params, _Explodes), "Always fails (tests).")
+
+
+def _spec(methods=("bc", "condition"), seeds=(0,)):
+    return parse_spec({
+        "name": "rt",
+        "tasks": [{"id": "glitchgrid-teleport", "options": {"summit_distance": 4, "reference_episodes": 30}}],
+        "methods": [{"id": m} for m in methods],
+        "seeds": list(seeds),
+        "budgets": {"gradient_steps": 60, "eval_episodes": 4},
+    })
+
+
+def test_run_directory_contents_and_results_table(tmp_path):
+    outcome = run_experiment(_spec(), tmp_path, workers=1)
+    assert [r.status for r in outcome.results] == ["ok", "ok"]
+    run_dir = tmp_path / "runs" / "glitchgrid-teleport__condition__seed0"
+    for name in ("spec.json", "metrics.json", "ledger.json", "rollouts.parquet",
+                 "policy/weights.safetensors", "policy/config.json"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tensorboard").iterdir())
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no temp dirs left
+    table = pq.read_table(tmp_path / "results.parquet")
+    assert table.schema.equals(SCHEMA)
+    rows = table.to_pylist()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    mine = {r["metric"]: r["value"] for r in rows if r["method"] == "condition"}
+    assert mine.keys() == metrics.keys() and "ledger/gradient_steps" in mine
+    assert mine["ledger/gradient_steps"] == 60
+
+
+def test_same_spec_and_seed_give_same_metrics(tmp_path):
+    a = run_experiment(_spec(), tmp_path / "a", workers=1).results
+    b = run_experiment(_spec(), tmp_path / "b", workers=1).results
+    for ra, rb in zip(a, b):
+        ma = {k: v for k, v in ra.metrics.items() if k != "ledger/wall_time_s"}
+        mb = {k: v for k, v in rb.metrics.items() if k != "ledger/wall_time_s"}
+        assert ma.keys() == mb.keys()
+        np.testing.assert_array_equal(list(ma.values()), list(mb.values()))
+
+
+def test_failed_run_is_recorded_and_others_finish(tmp_path):
+    outcome = run_experiment(_spec(methods=("test-explodes", "bc")), tmp_path, workers=1)
+    assert [r.status for r in outcome.results] == ["failed", "ok"]
+    err = json.loads((tmp_path / "runs" / "glitchgrid-teleport__test-explodes__seed0" / "error.json").read_text())
+    assert err["error"] == "RuntimeError: boom at seed 0" and "Traceback" in err["traceback"]
+    assert "boom at seed 0" in outcome.report_path.read_text()
+    methods = {r["method"] for r in pq.read_table(tmp_path / "results.parquet").to_pylist()}
+    assert methods == {"bc"}
+
+
+def test_resume_skips_complete_runs_and_retries_failed(tmp_path):
+    run_experiment(_spec(methods=("test-explodes", "bc")), tmp_path, workers=1)
+    done = tmp_path / "runs" / "glitchgrid-teleport__bc__seed0" / "metrics.json"
+    stamp = done.stat().st_mtime_ns
+    outcome = run_experiment(_spec(methods=("test-explodes", "bc")), tmp_path, workers=1, resume=True)
+    status = {r.run_id: r.status for r in outcome.results}
+    assert status == {"glitchgrid-teleport__bc__seed0": "skipped",
+                      "glitchgrid-teleport__test-explodes__seed0": "failed"}
+    assert done.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_worker_processes_match_in_process(tmp_path, workers):
+    """Two worker processes (one thread each) give the same metrics as one process at one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from metatoken.experiments import local
+
+        original = local.threads_per_worker
+        local.threads_per_worker = lambda w: 1
+        try:
+            single = run_experiment(_spec(seeds=(0, 1)), tmp_path / "one", workers=1).results
+        finally:
+            local.threads_per_worker = original
+    finally:
+        torch.set_num_threads(threads)
+    multi = run_experiment(_spec(seeds=(0, 1)), tmp_path / "two", workers=workers).results
+    by_id = {r.run_id: r for r in multi}
+    assert len(by_id) == 4 and all(r.status == "ok" for r in multi)
+    for r in single:
+        ra = {k: v for k, v in r.metrics.items() if k != "ledger/wall_time_s"}
+        rb = {k: v for k, v in by_id[r.run_id].metrics.items() if k != "ledger/wall_time_s"}
+        assert ra == pytest.approx(rb, nan_ok=True)

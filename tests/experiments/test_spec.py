@@ -1,0 +1,97 @@
+import pytest
+import yaml
+
+from metatoken.errors import UserError
+from metatoken.experiments.spec import apply_overrides, load_spec, parse_spec
+
+GOOD = {
+    "name": "t",
+    "tasks": [{"id": "glitchgrid-teleport", "options": {"summit_distance": 4}}],
+    "methods": [{"id": "bc"}, {"id": "condition", "hyperparameters": {"lr": 0.01}}],
+    "seeds": [0, 1],
+    "budgets": {"gradient_steps": 10, "eval_episodes": 2},
+}
+
+
+def test_good_spec_parses_with_defaults():
+    spec = parse_spec(GOOD)
+    assert [m.name for m in spec.methods] == ["bc", "condition"]
+    assert spec.budgets.env_steps == 0
+    assert spec.measurements == ["capability", "controllability", "spookiness"]
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: d.update(bogus=1), "spec: bogus: unknown key"),
+        (lambda d: d["budgets"].update(gradent_steps=3), "spec: budgets.gradent_steps: unknown key"),
+        (lambda d: d["tasks"][0].update(id="nope"), "spec: tasks[0].id: task 'nope' unknown"),
+        (lambda d: d["tasks"][0]["options"].update(reward="lots"), "spec: tasks[0].options.reward:"),
+        (lambda d: d["tasks"][0]["options"].update(colour=1), "spec: tasks[0].options.colour: unknown key"),
+        (lambda d: d["methods"][1]["hyperparameters"].update(lr="fast"),
+         "spec: methods[1].hyperparameters.lr:"),
+        (lambda d: d["methods"].append({"id": "ppo2"}), "spec: methods[2].id: method 'ppo2' unknown"),
+        (lambda d: d.update(measurements=["vibes"]), "spec: measurements[0]: measurement 'vibes' unknown"),
+        (lambda d: d.update(seeds=[]), "spec: seeds:"),
+        (lambda d: d.update(seeds=[1, 1]), "seeds must be distinct"),
+        (lambda d: d["budgets"].update(gradient_steps=0), "spec: budgets.gradient_steps:"),
+    ],
+)
+def test_bad_spec_names_the_field(mutate, expected):
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    mutate(data)
+    with pytest.raises(UserError) as err:
+        parse_spec(data)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_repeated_method_ids_get_distinct_names():
+    data = dict(GOOD, methods=[{"id": "bc", "hyperparameters": {"lr": 0.1}},
+                               {"id": "bc", "hyperparameters": {"lr": 0.2}}])
+    assert [m.name for m in parse_spec(data).methods] == ["bc-lr=0.1", "bc-lr=0.2"]
+
+
+def test_overrides_set_nested_values_and_lists():
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    apply_overrides(data, ["seeds=[7]", "budgets.gradient_steps=3", "methods.1.hyperparameters.lr=0.5"])
+    spec = parse_spec(data)
+    assert spec.seeds == [7] and spec.budgets.gradient_steps == 3
+    assert spec.methods[1].hyperparameters == {"lr": 0.5}
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("seeds", "expected key=value"),
+        ("methods.9.id=bc", "'methods.9' is not an index of a 2-item list"),
+        ("name.x=1", "'name' is not a mapping or list"),
+        ("seeds=[0", "not valid YAML"),
+        ("=3", "empty key"),
+    ],
+)
+def test_bad_overrides(override, expected):
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    with pytest.raises(UserError) as err:
+        apply_overrides(data, [override])
+    assert expected in str(err.value)
+
+
+def test_override_of_unknown_key_is_rejected_by_validation(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(UserError, match=r"budgets.colour: unknown key"):
+        load_spec(path, ["budgets.colour=3"])
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(UserError, match="no such spec file"):
+        load_spec(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(UserError, match=r"bad.yaml: line \d+ invalid YAML"):
+        load_spec(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("3\n")
+    with pytest.raises(UserError, match="must be a mapping"):
+        load_spec(scalar)

@@ -1,0 +1,61 @@
+"""The report opens in a real (headless) browser, renders every figure, and fetches nothing."""
+
+import json
+import re
+import shutil
+import subprocess
+from urllib.parse import urlparse
+
+import pytest
+
+from metatoken.experiments.runner import run_experiment
+from metatoken.experiments.spec import parse_spec
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Hosts the browser itself may call for its own services (clock, accounts); never the page.
+BROWSER_SERVICE_HOSTS = re.compile(r"(^|\.)(google\.com|googleapis\.com|gvt1\.com)$")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp")
+    spec = parse_spec({
+        "name": "browser", "seeds": [0, 1],
+        "tasks": [{"id": "glitchgrid-teleport", "options": {"summit_distance": 4, "reference_episodes": 40}}],
+        "methods": [{"id": "bc"}, {"id": "condition"}],
+        "budgets": {"gradient_steps": 100, "eval_episodes": 6},
+    })
+    return run_experiment(spec, out, workers=1).report_path
+
+
+def test_report_has_no_external_references(report):
+    text = report.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text)
+    assert "<script" not in text.lower()
+    assert text.count("src='data:image/png;base64,") == 5
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
+def test_report_renders_in_chromium_without_fetching(report, tmp_path):
+    netlog = tmp_path / "net.json"
+    args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--log-net-log={netlog}",
+            "--virtual-time-budget=3000", "--dump-dom", report.as_uri()]
+    dom = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "metatoken report: browser" in dom
+    assert dom.count('src="data:image/png;base64,') == 5
+    assert "Controllability" in dom and "glitchgrid-teleport" in dom
+    events = json.loads(netlog.read_text())["events"]
+    urls = {e["params"]["url"] for e in events if "url" in e.get("params", {})}
+    page_fetches = [u for u in urls if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                    and not BROWSER_SERVICE_HOSTS.search(urlparse(u).hostname or "")]
+    assert page_fetches == []
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p2'}", "--window-size=1000,1400",
+                    f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120, check=True)
+    from PIL import Image
+    import numpy as np
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10  # text and figures drawn, not a blank page

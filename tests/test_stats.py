@@ -1,0 +1,28 @@
+import numpy as np
+
+from metatoken.stats import bootstrap_ci, iqm, rankdata, spearman
+
+
+def test_iqm_trims_quartiles():
+    assert iqm(np.array([0, 1, 2, 3, 4, 5, 6, 100.0])) == 3.5  # middle four: 2,3,4,5
+    assert iqm(np.array([1.0, 2.0, 3.0])) == 2.0
+
+
+def test_rankdata_averages_ties():
+    np.testing.assert_array_equal(rankdata([10, 20, 20, 5]), [2, 3.5, 3.5, 1])
+
+
+def test_spearman_known_values():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert np.isnan(spearman([1, 2, 3], [5, 5, 5]))
+
+
+def test_bootstrap_ci_brackets_point_and_is_seeded():
+    rng = np.random.default_rng(0)
+    groups = [rng.normal(1.0, 0.1, 20), rng.normal(2.0, 0.1, 20)]
+    point, lo, hi = bootstrap_ci(groups, stat=np.mean, seed=3)
+    assert lo < point < hi and abs(point - 1.5) < 0.1
+    assert bootstrap_ci(groups, stat=np.mean, seed=3) == (point, lo, hi)
+    # a constant sample has a zero-width interval
+    assert bootstrap_ci([np.ones(5)]) == (1.0, 1.0, 1.0)
