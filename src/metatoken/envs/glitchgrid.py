@@ -10,8 +10,9 @@ audit is ground truth by construction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -88,7 +89,7 @@ class _Grid:
 class GridEnv(_Grid, gym.Env):
     """One episode of a GlitchGrid; each grid subclass sets `make_tables` and the spec docstring."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, reward: str = "dense", summit_distance: int | None = None,
                  shaping_weight: float = 0.5, render_mode: str | None = None):
@@ -128,7 +129,7 @@ class GridVectorEnv(_Grid, VectorEnv):
     arrays: `intended` (B,) float64 and `exploit` (B,) object array of names.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
                  reward: str = "dense", summit_distance: int | None = None,

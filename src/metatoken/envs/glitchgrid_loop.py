@@ -7,7 +7,12 @@ from functools import lru_cache
 import numpy as np
 
 from metatoken.envs.glitchgrid import (
-    MOVES, NO_EXPLOIT, GridEnv, GridTables, GridVectorEnv, check_options,
+    MOVES,
+    NO_EXPLOIT,
+    GridEnv,
+    GridTables,
+    GridVectorEnv,
+    check_options,
 )
 
 SIDE = 5  # the track is the perimeter of a SIDE x SIDE square around a wall
@@ -29,7 +34,7 @@ def ring_actions() -> tuple[np.ndarray, np.ndarray]:
     ring = ring_cells()
     cw = np.roll(ring, -1, axis=0) - ring  # (L, 2) step to the next cell
     ccw = np.roll(ring, 1, axis=0) - ring  # (L, 2)
-    match = lambda step: (MOVES[None] == step[:, None]).all(-1).argmax(1)  # noqa: E731
+    match = lambda step: (MOVES[None] == step[:, None]).all(-1).argmax(1)
     return match(cw), match(ccw)
 
 

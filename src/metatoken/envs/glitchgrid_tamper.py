@@ -7,7 +7,12 @@ from functools import lru_cache
 import numpy as np
 
 from metatoken.envs.glitchgrid import (
-    MOVES, NO_EXPLOIT, GridEnv, GridTables, GridVectorEnv, check_options,
+    MOVES,
+    NO_EXPLOIT,
+    GridEnv,
+    GridTables,
+    GridVectorEnv,
+    check_options,
 )
 
 BOX, WELL = 0, 1  # cell 0 is the sensor's junction box, cell 1 the well (start)

@@ -7,7 +7,12 @@ from functools import lru_cache
 import numpy as np
 
 from metatoken.envs.glitchgrid import (
-    MOVES, NO_EXPLOIT, GridEnv, GridTables, GridVectorEnv, check_options,
+    MOVES,
+    NO_EXPLOIT,
+    GridEnv,
+    GridTables,
+    GridVectorEnv,
+    check_options,
 )
 
 MAX_DISTANCE = 1000
