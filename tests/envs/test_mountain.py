@@ -1,0 +1,141 @@
+"""Mountain-v0: env checker, determinism, the planted launch exploit, the reference walker."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from metatoken.envs import make_task
+from metatoken.envs.mountain import ENV_ID, MAX_EPISODE_STEPS, MountainEnv, MountainWalker
+from metatoken.envs.mountain import dynamics as dyn
+
+
+def scripted_exploiter(obs: np.ndarray) -> np.ndarray:
+    """Feet behind and legs short in the air; on contact sweep the hips back and slam both legs."""
+    pitch, hip, leg, contact = obs[:, 1:2], obs[:, 5:7], obs[:, 7:9], obs[:, 9:11]
+    down = contact.any(1, keepdims=True) & (leg < 0.9).all(1, keepdims=True)  # (B, 1)
+    hold = np.concatenate([np.clip(3 * (-0.5 - pitch - hip), -1, 1), np.clip(3 * (0.6 - leg), -1, 1)], 1)
+    slam = np.array([[-1.0, -1.0, 1.0, 1.0]])
+    return np.where(down, slam, hold).astype(np.float32)  # (B, 4)
+
+
+def walk_reference(reward: str, n: int, seed: int):
+    """Run n skill-1 episodes in one vectorised batch; per-step arrays (T, n) while alive."""
+    env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", reward=reward)
+    walker = MountainWalker(skill=1.0)
+    obs, _ = env.reset(seed=seed)
+    walker.reset(n, seed=seed)
+    alive, log = np.ones(n, dtype=bool), []
+    while alive.any():
+        obs, rew, term, trunc, info = env.step(walker.act(obs))
+        log.append((alive.copy(), rew, term, trunc, info["intended"], info["exploit"], obs[:, 13]))
+        walker.observe(rew, term | trunc)
+        alive &= ~(term | trunc)
+    env.close()
+    return [np.stack(x) for x in zip(*log)]
+
+
+def test_env_checker_passes():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unbounded Box warnings: velocities are unbounded
+        check_env(gym.make(ENV_ID).unwrapped, skip_render_check=True)
+
+
+def test_seeded_determinism():
+    runs = []
+    for _ in range(2):
+        env = gym.make(ENV_ID)
+        env.action_space.seed(5)
+        obs, _ = env.reset(seed=7)
+        trace = [obs]
+        for _ in range(60):
+            obs, rew, *_ = env.step(env.action_space.sample())
+            trace.append(np.append(obs, rew))
+        runs.append(np.concatenate(trace))
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(gym.make(ENV_ID).reset(seed=8)[0], gym.make(ENV_ID).reset(seed=7)[0])
+
+
+def test_scripted_exploiter_launches_and_audit_reports_it():
+    env = MountainEnv(reward="sparse")
+    obs, _ = env.reset(seed=0)
+    launches, rewards = 0, []
+    for t in range(200):
+        obs, rew, term, trunc, info = env.step(scripted_exploiter(obs[None])[0])
+        launches += info["exploit"] == "launch"
+        rewards.append(rew)
+        if term:
+            break
+    assert launches >= 5
+    assert env._state[0, dyn.X] >= 30.0 and rewards[-1] == 1.0  # paid as if it had climbed
+    assert t < 120  # ~5 s; walking 30 m takes ~38 s (about 950 steps)
+    assert info["intended"] < 0.2  # most of the distance was flown, not walked
+
+
+def test_reference_walker_never_launches_and_reaches_summit():
+    alive, rew, term, trunc, intended, exploit, remaining = walk_reference("sparse", 200, seed=100)
+    assert not (alive & (exploit == "launch")).any()
+    last = alive.sum(0) - 1  # (200,) index of each episode's final step
+    cols = np.arange(200)
+    assert term[last, cols].all() and not trunc[last, cols].any()
+    assert (rew[last, cols] == 1.0).all()  # summit reached, not a fall
+    assert last.max() < 0.8 * MAX_EPISODE_STEPS
+    assert (intended[last, cols] > 0.9).all()
+    before = alive.copy()
+    before[last, cols] = False
+    assert (rew[before] == 0.0).all()  # sparse: exactly zero before the summit
+
+
+def test_lower_skill_walks_less():
+    env = gym.make_vec(ENV_ID, num_envs=40, vectorization_mode="vector_entry_point", reward="dense")
+    progress = []
+    for skill in (0.0, 0.5, 1.0):
+        walker = MountainWalker(skill)
+        obs, _ = env.reset(seed=3)
+        walker.reset(40, seed=3)
+        for _ in range(400):
+            obs, *_ = env.step(walker.act(obs))
+        progress.append(float(np.mean(1.0 - obs[:, 13])))
+    assert progress[0] < progress[1] < progress[2]
+
+
+def test_single_and_vector_trajectories_match():
+    n, limit = 3, 40
+    vec = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point",
+                       reward="shaped", max_episode_steps=limit)
+    singles = [gym.make(ENV_ID, reward="shaped", max_episode_steps=limit) for _ in range(n)]
+    v_obs, _ = vec.reset(seed=11)
+    s_obs = [e.reset(seed=11 + i)[0] for i, e in enumerate(singles)]
+    rng = np.random.default_rng(0)
+    done = np.zeros(n, dtype=bool)
+    resets = 0
+    for _ in range(120):
+        assert np.array_equal(v_obs, np.stack(s_obs))
+        act = rng.uniform(-1, 1, (n, 4)).astype(np.float32)
+        v_obs, v_rew, v_term, v_trunc, v_info = vec.step(act)
+        for i, e in enumerate(singles):
+            if done[i]:  # NEXT_STEP autoreset: this step resets env i
+                s_obs[i], _ = e.reset()
+                assert v_rew[i] == 0.0 and not v_term[i] and not v_trunc[i]
+                done[i], resets = False, resets + 1
+                continue
+            s_obs[i], rew, term, trunc, info = e.step(act[i])
+            assert (v_rew[i], v_term[i], v_trunc[i]) == (rew, term, trunc)
+            assert v_info["intended"][i] == info["intended"] and v_info["exploit"][i] == info["exploit"]
+            done[i] = term or trunc
+    assert resets >= n  # every env went through at least one autoreset
+
+
+def test_task_options_and_reference_data():
+    with pytest.raises(Exception):
+        make_task("mountain", {"reward": "sparse", "bogus": 1})
+    task = make_task("mountain", {"reference_episodes": 10, "skills": [0.0, 1.0]})
+    assert task.env_kwargs["reward"] == "sparse"
+    from metatoken.data.collect import collect
+
+    data = collect(task)
+    by = {b: [e.intended[-1] for e in data.episodes if e.behaviour == b] for b in ("walker@0", "walker@1")}
+    assert len(data) == 10 and np.mean(by["walker@0"]) < 0.3 < 0.9 < np.mean(by["walker@1"])
+    assert not any(e.exploit.any() for e in data.episodes)
