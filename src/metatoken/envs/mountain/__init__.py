@@ -67,4 +67,4 @@ if "mountain" not in TASKS:
         "Planar biped climbs summit_distance m east; a foot slammed into the ground launches it.",
     )
 
-__all__ = ["ENV_ID", "MountainEnv", "MountainVectorEnv", "MountainWalker", "MountainOptions"]
+__all__ = ["ENV_ID", "MAX_EPISODE_STEPS", "MountainEnv", "MountainOptions", "MountainVectorEnv", "MountainWalker"]

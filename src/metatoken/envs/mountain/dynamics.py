@@ -203,7 +203,7 @@ def gait_score(s: np.ndarray, touching: np.ndarray, height: np.ndarray) -> np.nd
 
 def observe(state: np.ndarray, summit_distance: float) -> np.ndarray:
     """Observation (B, OBS_DIM) float32 from the state; see the env docstring's table."""
-    rx, ry, ground, _ = feet(state, summit_distance)  # (B, 2)
+    _, ry, ground, _ = feet(state, summit_distance)  # (B, 2)
     height, slope = terrain(state[:, X], summit_distance)  # (B,)
     _, slope_ahead = terrain(state[:, X] + 1.0, summit_distance)  # (B,) one metre ahead
     contact = (ground - (state[:, Y, None] + ry) > 0.0).astype(float)  # (B, 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -106,7 +108,7 @@ class MountainEnv(gym.Env):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, reward: str = "dense", summit_distance: float = 30.0, shaping_weight: float = 0.5):
         self.params = dyn.MountainParams(reward, float(summit_distance), float(shaping_weight))

@@ -9,6 +9,8 @@ passes the limit to vector entry points instead of wrapping them in TimeLimit.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -21,7 +23,7 @@ from metatoken.envs.mountain.env import LAUNCH, NO_EXPLOIT, spaces_for
 class MountainVectorEnv(VectorEnv):
     """B independent Mountain-v0 walkers on (B, ...) numpy arrays; see `MountainEnv` for the spec."""
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, reward: str = "dense", summit_distance: float = 30.0,
                  shaping_weight: float = 0.5, max_episode_steps: int | None = None):

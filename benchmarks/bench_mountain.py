@@ -1,0 +1,69 @@
+"""Mountain-v0 throughput: our vectorised env vs gymnasium's SyncVectorEnv over the same env.
+
+Both run in this process on `metatoken/Mountain-v0` at batch 1024 with the same
+pregenerated uniform random actions (action sampling is not timed; random actions fall
+often, so autoresets are part of the cost). Also the single env's steps/s through
+`gym.make` (time limit and checker wrappers included). Prints a final JSON line.
+
+    .venv/bin/python benchmarks/bench_mountain.py [--batch 1024] [--seconds 2.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import gymnasium as gym
+import numpy as np
+
+from metatoken.envs.mountain import ENV_ID
+
+UNIT = "steps/s"
+
+
+def vector_rate(vec: gym.vector.VectorEnv, actions: np.ndarray, seconds: float) -> float:
+    """Env-steps per second of `vec.step` cycling through actions (T, B, 4) for >= `seconds`."""
+    vec.reset(seed=0)
+    for a in actions[:8]:  # warm-up
+        vec.step(a)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for a in actions:
+            vec.step(a)
+        steps += actions.shape[0] * actions.shape[1]
+    return steps / (time.perf_counter() - start)
+
+
+def single_rate(env: gym.Env, actions: np.ndarray, seconds: float) -> float:
+    """Steps per second of one env through its wrappers, resetting at episode ends."""
+    env.reset(seed=0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for a in actions:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        steps += len(actions)
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per measurement")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, size=(64, args.batch, 4)).astype(np.float32)  # (T, B, 4)
+    ours = vector_rate(gym.make_vec(ENV_ID, args.batch, vectorization_mode="vector_entry_point"),
+                       actions, args.seconds)
+    # The peer is slow per step: a short action block cycled suffices.
+    peer = vector_rate(gym.make_vec(ENV_ID, args.batch, vectorization_mode="sync"), actions[:4], args.seconds)
+    single = single_rate(gym.make(ENV_ID), actions[:, 0], args.seconds)
+    print(json.dumps({"name": "mountain-single-env", "ours": round(single), "unit": UNIT}))
+    print(json.dumps({"name": f"mountain-vec{args.batch}", "ours": round(ours), "peer": round(peer),
+                      "ratio": round(ours / peer, 1), "unit": UNIT}))
+
+
+if __name__ == "__main__":
+    main()
