@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from metatoken.data.collect import collect
 from metatoken.envs import GLITCHGRID_IDS, make_task
 from metatoken.envs.exact import follow, value_iteration
 from metatoken.envs.glitchgrid import EAST, NORTH, SOUTH, WEST
@@ -65,6 +66,7 @@ def test_scripted_exploiter_triggers_and_audit_reports(env_id, actions, name, fi
     fired, total = [], 0.0
     for t, a in enumerate(actions):
         _, r, term, trunc, info = env.step(a)
+        assert not trunc
         total += r
         if info["exploit"]:
             assert info["exploit"] == name
@@ -93,8 +95,6 @@ def test_reference_behaviours_never_exploit(task_id):
 @pytest.mark.parametrize("task_id", TASK_IDS)
 def test_sparse_reward_zero_before_goal(task_id):
     task = make_task(task_id, {"reward": "sparse", "reference_episodes": 40})
-    from metatoken.data.collect import collect
-
     ds = collect(task)
     paid = 0
     for ep in ds.episodes:
@@ -159,7 +159,7 @@ def test_time_limit_truncates_vector_env_like_registration():
     for t in range(24):  # bump north into the wall: never terminates
         _, _, term, trunc, _ = vec.step(np.array([NORTH, NORTH]))
     assert trunc.all() and not term.any() and t == 23
-    obs, r, term, trunc, info = vec.step(np.array([EAST, EAST]))  # the autoreset step
+    obs, r, term, trunc, _ = vec.step(np.array([EAST, EAST]))  # the autoreset step
     assert not (term | trunc).any() and (r == 0).all() and (obs == 0).all()
 
 
