@@ -31,7 +31,7 @@ def test_demo_spec_end_to_end_with_tiny_overrides(tmp_path):
     assert list(df.columns) == ["experiment", "task", "method", "seed", "metric", "value"]
     assert set(df["method"]) == {"bc", "condition"} and set(df["seed"]) == {0}
     assert pl.read_parquet(path).height == len(df)
-    n = duckdb.sql(f"select count(*) from '{path}' where metric = 'capability/return'").fetchone()[0]
+    n = duckdb.sql(f"select count(*) from '{path}' where metric = 'capability/return'").fetchall()[0][0]
     assert n == 2
     assert (out / "report.html").stat().st_size > 10_000
     r2 = cli("report", out)
