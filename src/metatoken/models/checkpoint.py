@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -47,7 +48,7 @@ def load_model(directory: Path) -> tuple[nn.Module, Condition]:
         model = model_cls(cfg_cls(**config["config"]))
         model.load_state_dict(load_file(str(directory / WEIGHTS)))
         return model.eval(), condition_from_json(config["condition"])
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         raise UserError(f"cannot load checkpoint {directory}: {exc}") from exc
 
 

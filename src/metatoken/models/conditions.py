@@ -51,7 +51,7 @@ class NoCondition(Condition):
     kind = "none"
 
     @classmethod
-    def fit(cls, dataset: Dataset) -> "NoCondition":
+    def fit(cls, dataset: Dataset) -> NoCondition:
         return cls()
 
 
@@ -65,7 +65,7 @@ class ReturnToGo(Condition):
         self.scale = float(scale)
 
     @classmethod
-    def fit(cls, dataset: Dataset) -> "ReturnToGo":
+    def fit(cls, dataset: Dataset) -> ReturnToGo:
         return cls(max(float(np.abs(dataset.returns()).max()), 1e-6))
 
     def labels(self, episode: Episode) -> np.ndarray:
@@ -116,7 +116,7 @@ class QuantileBucket(_Bucketed):
     kind = "quantile"
 
     @classmethod
-    def fit(cls, dataset: Dataset, buckets: int = 5) -> "QuantileBucket":
+    def fit(cls, dataset: Dataset, buckets: int = 5) -> QuantileBucket:
         qs = np.quantile(dataset.returns(), np.linspace(0, 1, buckets + 1)[1:-1])
         return cls(list(qs))
 
@@ -127,7 +127,7 @@ class GoodBad(_Bucketed):
     kind = "binary"
 
     @classmethod
-    def fit(cls, dataset: Dataset, quantile: float = 0.5) -> "GoodBad":
+    def fit(cls, dataset: Dataset, quantile: float = 0.5) -> GoodBad:
         # Edge just below the threshold so returns equal to it count as good.
         return cls([float(np.nextafter(np.quantile(dataset.returns(), quantile), -np.inf))])
 
@@ -158,7 +158,8 @@ class AttributeVector(Condition):
         self.dim = len(self.names)
 
     @classmethod
-    def fit(cls, dataset: Dataset, names: tuple[str, ...] = ("return", "length")) -> "AttributeVector":
+    def fit(cls, dataset: Dataset, names: tuple[str, ...] = ("return", "length")) -> AttributeVector:
+        cls([*names], [0.0] * len(names), [1.0] * len(names))  # rejects unknown names first
         feats = np.array([[_episode_features(e)[n] for n in names] for e in dataset.episodes])
         return cls(list(names), list(feats.mean(0)), list(np.maximum(feats.std(0), 1e-6)))
 

@@ -9,8 +9,9 @@ per-step rollouts). Hooks are global state on the model: `hooks(...)` and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
