@@ -1,0 +1,178 @@
+"""Online policy-gradient plumbing shared by `kl-finetune` and `mixture` (predictor policies).
+
+`collect` plays groups of episodes with a PredictorPolicy and records exactly the inputs
+its model consumed at every step (obs, previous action, condition, timestep), so that
+`window_params` can recompute pi(. | h_t) with gradients over the same K-step
+windows the KV-cached rollout attended to. RLOO: the k episodes of a group start from the
+same seed, and each episode's baseline is the mean score of the other k - 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from metatoken.envs.task import Task
+from metatoken.evaluate.kl import action_log_prob, teacher_force
+from metatoken.models.policy import PredictorPolicy
+
+
+@dataclass
+class Trajectory:
+    """One online episode with the model inputs of every step."""
+
+    obs: torch.Tensor  # (T, O)
+    prev_action: torch.Tensor  # (T, A) float or (T,) long
+    action: torch.Tensor  # (T, A) float or (T,) long
+    cond: torch.Tensor  # (T, Dc)
+    timestep: torch.Tensor  # (T,) long
+    ret: float
+    logp: np.ndarray  # (T,) log pi(a_t) at collection time
+    logp_base: np.ndarray  # (T,) log pi_base(a_t), zeros without a base
+    base_params: torch.Tensor | None  # (T, P) pi_base's distribution parameters, None without a base
+
+    def __len__(self) -> int:
+        return len(self.timestep)
+
+
+def collect(task: Task, policy: PredictorPolicy, groups: int, k: int, seed: int, max_steps: int,
+            target: float | None = None, base: PredictorPolicy | None = None) -> tuple[list[list[Trajectory]], int]:
+    """Play `groups` x `k` episodes (a group shares its start seed) within `max_steps` env steps.
+
+    Returns the complete groups and the env steps used; an episode cut by the step limit
+    drops its whole group, so the baseline stays leave-one-out.
+    """
+    n = groups * k
+    targets = None if target is None else np.full(n, float(target))
+    env = task.make_vec(n)
+    steps = 0
+    try:
+        try:
+            obs, _ = env.reset(seed=[seed + g for g in range(groups) for _ in range(k)])
+        except (gym.error.Error, TypeError, ValueError):
+            # Envs that take one seed: episodes are independent, so the leave-one-out
+            # baseline stays unbiased, only noisier.
+            obs, _ = env.reset(seed=seed)
+        policy.reset(n, target=targets, seed=seed)
+        if base is not None:
+            base.reset(n, target=targets if base.conditioned else None, seed=seed + 7919)
+        alive, rec = np.ones(n, dtype=bool), []
+        ret = np.zeros(n)
+        while alive.any() and steps + alive.sum() <= max_steps:
+            inputs = (torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(n, -1),
+                      policy.prev.clone(), torch.from_numpy(policy.cond.copy()), policy.t.clone())
+            action = policy.act(obs)
+            logp = action_log_prob(policy, action)
+            logq = teacher_force(base, obs, action) if base is not None else np.zeros(n)
+            qparams = base.last_params.clone() if base is not None else torch.zeros(n, 0)
+            obs, reward, term, trunc, _ = env.step(action)
+            steps += int(alive.sum())
+            r = np.where(alive, np.asarray(reward, float), 0.0)
+            ret += r
+            done = np.logical_or(term, trunc)
+            rec.append((*inputs, policy.prev.clone(), logp, logq, qparams, alive.copy()))
+            policy.observe(r, done | ~alive)
+            if base is not None:
+                base.observe(r, done | ~alive)
+            alive &= ~done
+    finally:
+        env.close()
+    finished = ~alive
+    out = []
+    for g in range(groups):
+        idx = range(g * k, (g + 1) * k)
+        if all(finished[i] for i in idx):
+            out.append([_trajectory(rec, i, ret[i]) for i in idx])
+    return out, steps
+
+
+def _trajectory(rec: list[tuple], i: int, ret: float) -> Trajectory:
+    T = sum(int(r[-1][i]) for r in rec)
+    obs, prev, cond, t, act, logp, logq, qparams, _ = zip(*rec[:T])
+    q = torch.stack([x[i] for x in qparams])  # (T, P)
+    return Trajectory(torch.stack([o[i] for o in obs]), torch.stack([p[i] for p in prev]),
+                      torch.stack([a[i] for a in act]), torch.stack([c[i] for c in cond]),
+                      torch.stack([s[i] for s in t]), float(ret),
+                      np.array([x[i] for x in logp]), np.array([x[i] for x in logq]),
+                      q if q.shape[-1] else None)
+
+
+def window_params(model: torch.nn.Module, traj: Trajectory, steps: np.ndarray) -> torch.Tensor:
+    """Distribution parameters with gradients at the given steps, over each step's K-step window: (S, P)."""
+    K, T = model.context, len(traj)
+    t = torch.as_tensor(steps, dtype=torch.long)  # (S,)
+    start = (t - K + 1).clamp(min=0)  # (S,) the window the rollout's ring cache held
+    idx = (start[:, None] + torch.arange(K)[None]).clamp(max=T - 1)  # (S, K); a causal model ignores the tail
+    params = model(traj.obs[idx], traj.prev_action[idx], traj.cond[idx], traj.timestep[idx])  # (S, K, P)
+    return params[torch.arange(len(t)), t - start]  # (S, P)
+
+
+def head_kl(head: torch.nn.Module, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Exact KL(pi_p || pi_q) per position between two heads' parameters (..., P): (...,).
+
+    Categorical in closed form; for the Gaussian and tanh-Gaussian heads the KL of the
+    Gaussians over pre-squash units, which a bijection (tanh, loc/scale) leaves unchanged.
+    """
+    if head.discrete:
+        lp, lq = torch.log_softmax(p, -1), torch.log_softmax(q, -1)
+        return (lp.exp() * (lp - lq)).sum(-1)
+    mp, sp = p.chunk(2, -1)  # mean, log std (..., A)
+    mq, sq = q.chunk(2, -1)
+    return (sq - sp + ((2 * sp).exp() + (mp - mq) ** 2) / (2 * (2 * sq).exp()) - 0.5).sum(-1)
+
+
+def rloo_pg_loss(model: torch.nn.Module, groups: list[list[Trajectory]], beta: float,
+                 steps_per_episode: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """RLOO policy gradient on the return plus beta x the exact KL(pi || pi_base) summed over visited states.
+
+    loss = (1/N) sum_i [ -A_i sum_t log pi(a_t|h_t) + beta sum_t KL(pi(.|h_t) || pi_base(.|h_t)) ],
+    A_i = R_i - mean_{j != i} R_j. The per-state KL is exact (closed form), so the penalty's
+    gradient carries no sampling noise and a large beta holds the policy at the base (a
+    score-function estimate of the log-ratio stays noisy at any beta, and Adam's
+    scale-free steps turn that noise into drift). Sums over t are estimated on
+    `steps_per_episode` uniformly drawn steps, scaled by T/m (unbiased).
+    """
+    loss, n, kls, rets = torch.zeros(()), 0, [], []
+    for group in groups:
+        R = np.array([tr.ret for tr in group])  # (k,)
+        adv = R - (R.sum() - R) / (len(group) - 1)  # (k,) leave-one-out baseline
+        for tr, a in zip(group, adv):
+            T = len(tr)
+            m = min(steps_per_episode, T)
+            steps = np.sort(rng.choice(T, size=m, replace=False))
+            params = window_params(model, tr, steps)  # (m, P)
+            term = float(a) * model.head.nll(params, tr.action[steps])  # (m,) = -A log pi
+            if beta > 0:
+                term = term + beta * head_kl(model.head, params, tr.base_params[steps])
+            loss = loss + (T / m) * term.sum()
+            n += 1
+        kls.extend(float((tr.logp - tr.logp_base).sum()) for tr in group)
+        rets.extend(R)
+    stats = {"kl_to_base": float(np.mean(kls)), "episodic_return": float(np.mean(rets))}
+    return loss / max(n, 1), stats
+
+
+def grad_norm(grads: list[torch.Tensor | None]) -> float:
+    """L2 norm of a list of gradients (None counts as zero)."""
+    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None) or torch.zeros(())))
+
+
+class GradNormTap:
+    """A Logger that passes everything on and keeps the supervised loop's `charts/grad_norm` samples."""
+
+    def __init__(self, logger):
+        self.logger, self.norms = logger, []
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        if name == "charts/grad_norm":
+            self.norms.append(float(value))
+        self.logger.scalar(name, value, step)
+
+    def progress(self, done: int, total: int) -> None:
+        self.logger.progress(done, total)
+
+    def mean(self) -> float:
+        return float(np.mean(self.norms)) if self.norms else 0.0
