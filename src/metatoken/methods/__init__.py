@@ -5,6 +5,7 @@ from metatoken.methods import condition as _condition  # noqa: F401
 from metatoken.methods import ppo as _ppo  # noqa: F401
 from metatoken.methods import filtered_bc as _filtered_bc  # noqa: F401
 from metatoken.methods import kl_finetune as _kl_finetune  # noqa: F401
+from metatoken.methods import mixture as _mixture  # noqa: F401
 from metatoken.methods.base import METHODS, Budget, Ledger, TrainedPolicy, make_method
 
 __all__ = ["METHODS", "Budget", "Ledger", "TrainedPolicy", "make_method"]
