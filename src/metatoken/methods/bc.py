@@ -1,26 +1,23 @@
-"""`bc`: behaviour cloning, the predictor with no condition."""
+"""`bc`: behaviour cloning, the condition-token transformer with no condition."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from __future__ import annotations
 
-from metatoken.methods.base import METHODS, MethodDef
-from metatoken.methods.slice_mlp import train_mlp
+from metatoken.methods.base import METHODS, MethodDef, TrainedPolicy
+from metatoken.methods.condition import TransformerParams, train_predictor_method
 
 
-class BCParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hidden: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(256, ge=1)
+class BCParams(TransformerParams):
+    pass
 
 
 class BC:
     def __init__(self, params: BCParams):
         self.params = params
 
-    def train(self, task, dataset, budget, seed, logger):
+    def train(self, task, dataset, budget, seed, logger) -> TrainedPolicy:
         p = self.params
-        return train_mlp(dataset, budget, seed, logger, conditioned=False,
-                         hidden=p.hidden, lr=p.lr, batch_size=p.batch_size)
+        return train_predictor_method(p, dataset, budget, seed, logger, "transformer", p.model_options(),
+                                      "none", {})
 
 
-METHODS.register("bc", MethodDef(BCParams, BC), "Behaviour cloning: the predictor with no condition.")
+METHODS.register("bc", MethodDef(BCParams, BC), "Behaviour cloning: the same transformer with no condition.")

@@ -1,31 +1,93 @@
-"""`condition`: a return-conditioned predictor trained on immutable reference data."""
+"""`condition`: the condition-token transformer trained on immutable reference data.
+
+No RL gradient: the predictor learns what each level of performance looks like from a
+condition metatoken (return-to-go, quantile bucket, good/bad or attribute vector) and is
+commanded at evaluation time. `bc` and `condition-mlp` reuse this module's training.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from metatoken.methods.base import METHODS, MethodDef
-from metatoken.methods.slice_mlp import train_mlp
+from metatoken.data.dataset import Dataset
+from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
+from metatoken.models.train import TrainConfig, fit_predictor
 
 
-class ConditionParams(BaseModel):
+class OptimParams(BaseModel):
+    """Optimiser settings shared by every predictor method."""
+
     model_config = ConfigDict(extra="forbid")
-    hidden: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(256, ge=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    grad_clip: float = Field(0.25, gt=0)
+    batch_size: int = Field(64, ge=1)
+    continuous_head: Literal["tanh", "gaussian"] = "tanh"
 
 
-class Condition:
-    conditioned = True
+class TransformerParams(OptimParams):
+    """Transformer size. Defaults are demo-sized (the demo must finish in 3 minutes on 2 cores);
+    the reference decision transformer is d_model 128, n_layers 3, context 20."""
 
+    d_model: int = Field(64, ge=1)
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(1, ge=1)
+    context: int = Field(10, ge=1, description="K, steps in the attention window")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    max_timestep: int = Field(1024, ge=1)
+
+    def model_options(self) -> dict[str, Any]:
+        return self.model_dump(include={"d_model", "n_layers", "n_heads", "context", "dropout", "max_timestep"})
+
+
+class ConditionChoice(BaseModel):
+    """Which condition metatoken, and its options."""
+
+    model_config = ConfigDict(extra="forbid")
+    condition: Literal["rtg", "quantile", "binary", "attribute"] = "rtg"
+    buckets: int = Field(5, ge=2, description="quantile: number of return buckets")
+    good_quantile: float = Field(0.5, gt=0, lt=1, description="binary: returns at or above it are good")
+    attributes: list[Literal["return", "length", "intended", "exploit_rate"]] = ["return", "length"]
+
+    def condition_options(self) -> dict[str, Any]:
+        return {"quantile": {"buckets": self.buckets}, "binary": {"quantile": self.good_quantile},
+                "attribute": {"names": tuple(self.attributes)}}.get(self.condition, {})
+
+
+class ConditionParams(TransformerParams, ConditionChoice):
+    pass
+
+
+def train_predictor_method(
+    params: OptimParams, dataset: Dataset, budget: Budget, seed: int, logger: Logger,
+    model: str, model_options: dict[str, Any], condition: str, condition_options: dict[str, Any],
+) -> TrainedPolicy:
+    """Train a predictor for budget.gradient_steps and fill the ledger (no online data, no rewards queried)."""
+    t0 = time.perf_counter()
+    train = TrainConfig(steps=budget.gradient_steps, batch_size=params.batch_size, lr=params.lr,
+                        weight_decay=params.weight_decay, warmup_steps=params.warmup_steps,
+                        grad_clip=params.grad_clip, seed=seed)
+    policy, stats = fit_predictor(dataset, condition, condition_options, model,
+                                  {**model_options, "continuous_head": params.continuous_head}, train, logger)
+    ledger = Ledger(gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0, train_flops=stats.flops)
+    return TrainedPolicy(policy, ledger)
+
+
+class ConditionMethod:
     def __init__(self, params: ConditionParams):
         self.params = params
 
-    def train(self, task, dataset, budget, seed, logger):
+    def train(self, task, dataset, budget, seed, logger) -> TrainedPolicy:
         p = self.params
-        return train_mlp(dataset, budget, seed, logger, conditioned=True,
-                         hidden=p.hidden, lr=p.lr, batch_size=p.batch_size)
+        return train_predictor_method(p, dataset, budget, seed, logger, "transformer", p.model_options(),
+                                      p.condition, p.condition_options())
 
 
 METHODS.register(
-    "condition", MethodDef(ConditionParams, Condition),
-    "Return-conditioned predictor (condition metatoken) trained on the reference data.",
+    "condition", MethodDef(ConditionParams, ConditionMethod),
+    "Condition-token transformer (decision-transformer family) trained on the reference data.",
 )

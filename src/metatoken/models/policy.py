@@ -28,10 +28,12 @@ class PredictorPolicy:
         self.condition = condition
         self.conditioned = condition.dim > 0
         self.last_params: torch.Tensor | None = None  # (B, P) distribution of the last act
-        self.reset(1)
+        self.reset(1, target=np.zeros(1) if self.conditioned else None)
 
     def reset(self, num_envs: int, *, target=None, seed: int = 0, deterministic: bool = False) -> None:
         """Start B episodes; `target` (B,) is the commanded return per env (conditioned only)."""
+        if self.conditioned and target is None:
+            raise ValueError("a conditioned policy needs a target (commanded return) per environment")
         B, head = num_envs, self.model.head
         self.num_envs, self.deterministic = B, deterministic
         self._start = self.condition.start(target, B).astype(np.float32)  # (B, Dc)
