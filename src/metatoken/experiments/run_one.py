@@ -21,14 +21,17 @@ import torch
 
 from metatoken.data import minari_io
 from metatoken.envs import make_task
-from metatoken.evaluate.evaluate import evaluate
+from metatoken.evaluate.evaluate import EVAL_SEED_OFFSET, command_levels, evaluate
+from metatoken.evaluate.kl import kl_per_episode
 from metatoken.evaluate.measure import measure
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
+from metatoken.methods.reference import load_reference_policy
 
 METRICS, ERROR = "metrics.json", "error.json"
+KL_EPISODES = 10  # episodes for the KL(pi || pi_ref) estimate
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -57,6 +60,8 @@ def _train_and_measure(run: RunSpec, tmp: Path, data_dir: Path, on_progress: Pro
     try:
         trained = method.train(task, dataset, budget, run.seed, logger)
         rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed)
+        trained.ledger.kl_to_reference_nats = _kl_to_reference(task, trained.policy, dataset, budget, run.seed,
+                                                                data_dir)
         metrics = measure(run.measurements, rollouts, task, dataset)
         metrics.update(trained.ledger.as_metrics())
         for name, value in metrics.items():
@@ -70,6 +75,20 @@ def _train_and_measure(run: RunSpec, tmp: Path, data_dir: Path, on_progress: Pro
     pq.write_table(_rollouts_table(rollouts), tmp / "rollouts.parquet")
     _write_json(tmp / "ledger.json", trained.ledger.__dict__)
     return metrics
+
+
+def _kl_to_reference(task, policy, dataset, budget: Budget, seed: int, data_dir: Path) -> float:
+    """Mean KL(pi || pi_ref) nats per episode on evaluation-seeded episodes (top commanded level); NaN without pi_ref."""
+    reference = load_reference_policy(data_dir, task.key, budget.gradient_steps)
+    if reference is None:
+        return float("nan")
+    target = float(command_levels(dataset)[-1]) if policy.conditioned else None
+    episodes = min(budget.eval_episodes, KL_EPISODES)
+    try:
+        return float(np.mean(kl_per_episode(task, policy, reference, episodes, EVAL_SEED_OFFSET + 1000 * seed,
+                                            target)))
+    except TypeError:  # a policy without log-probabilities (scripted) has no KL
+        return float("nan")
 
 
 def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,

@@ -16,6 +16,7 @@ from metatoken.experiments.results import write_results
 from metatoken.experiments.run_one import is_complete
 from metatoken.experiments.runs import RunResult, expand
 from metatoken.experiments.spec import ExperimentSpec
+from metatoken.methods.reference import ensure_reference_policy
 
 
 @dataclass
@@ -47,9 +48,11 @@ def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = No
         console.print(f"resume: {len(skipped)} complete run(s) skipped")
     with make_progress() as progress:
         tasks = {r.task_name: (r.task_id, r.task_options) for r in todo}
-        collecting = progress.add_task("reference data", total=len(tasks))
+        collecting = progress.add_task("reference data and policy", total=len(tasks))
         for task_id, options in tasks.values():
-            reference_data(make_task(task_id, options), data_dir)
+            task = make_task(task_id, options)
+            # pi_ref for the ledger's KL: bc on the reference data, trained once per task variant.
+            ensure_reference_policy(reference_data(task, data_dir), data_dir, task.key, spec.budgets.gradient_steps)
             progress.advance(collecting)
         workers = workers or os.cpu_count() or 1
         results = execute_local(todo, runs_dir, data_dir, workers, progress)

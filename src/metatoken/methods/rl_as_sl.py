@@ -1,0 +1,130 @@
+"""`rl-as-sl`: REINFORCE whose reward makes its expected gradient the supervised gradient.
+
+On each reference window the policy samples its own action a ~ pi(.|h) and is paid
+
+    r(h, a) = 1[a = a_data] / pi(a | h)                      (discrete; exact)
+    r(h, a) = N(a - a_data; 0, (bandwidth * scale)^2) / pi(a | h)   (continuous; kernel-smoothed)
+
+so E_{a~pi}[r grad log pi(a|h)] = grad log pi(a_data|h) (exactly for discrete actions; for
+continuous ones up to the kernel's smoothing, which vanishes as bandwidth -> 0). It is
+the `bc` gradient reached through "RL" with extra variance, which this method measures:
+every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl, the
+variance of one minibatch's gradient estimate (two independent half-batches:
+||g_A - g_B||^2 / 2 per half, scaled to the full batch). No env steps, no reward queries
+beyond the data; the update is reward-derived in form (reward_grad_share 1).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
+from metatoken.methods.bc import BCParams
+from metatoken.methods.online import grad_norm
+from metatoken.models.conditions import fit_condition
+from metatoken.models.policy import PredictorPolicy
+from metatoken.models.sequences import SequenceBatch, SequenceSampler
+from metatoken.models.train import TrainConfig, _optimizer, action_nll, build_predictor
+
+
+class RLAsSLParams(BCParams):
+    bandwidth: float = Field(0.05, gt=0, description="continuous actions: kernel width in half-ranges")
+    max_weight: float = Field(1e4, gt=0, description="cap on the reward 1/pi (rare-sample blow-ups)")
+
+
+def rl_as_sl_loss(model: torch.nn.Module, batch: SequenceBatch, generator: torch.Generator,
+                  bandwidth: float = 0.05, max_weight: float = 1e4) -> torch.Tensor:
+    """A surrogate whose gradient is the REINFORCE estimate -r grad log pi(a), a ~ pi, averaged over real positions."""
+    params = model(batch.obs, batch.prev_action, batch.cond, batch.timestep)  # (B, K, P)
+    head = model.head
+    flat = params.detach().reshape(-1, params.shape[-1])  # (N, P)
+    noise = head.draw_noise(len(flat), generator)  # (N, n)
+    a = head.sample(flat, noise, False).reshape(batch.action.shape)  # (B, K[, A]) a ~ pi
+    logp = -head.nll(params, a)  # (B, K)
+    with torch.no_grad():
+        if head.discrete:
+            hit = (a == batch.action).float()  # (B, K)
+        else:  # a Gaussian kernel around the data action, in environment units
+            sd = bandwidth * head.scale  # (A,)
+            z = (a - batch.action) / sd
+            hit = torch.exp((-0.5 * z.pow(2) - torch.log(sd) - 0.5 * math.log(2 * math.pi)).sum(-1))
+        reward = (hit * torch.exp(-logp.detach())).clamp(max=max_weight)  # (B, K) = 1[a = a_data] / pi(a)
+    m = batch.mask.float()
+    return -(reward * logp * m).sum() / m.sum()
+
+
+def _half(batch: SequenceBatch, part: int) -> SequenceBatch:
+    n = batch.obs.shape[0] // 2
+    return SequenceBatch(*(x[part * n:(part + 1) * n] for x in batch))
+
+
+def _grads(model: torch.nn.Module, loss: torch.Tensor) -> torch.Tensor:
+    gs = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(q)).reshape(-1)
+                      for g, q in zip(gs, model.parameters())])  # (n_params,)
+
+
+def grad_variances(model, batch: SequenceBatch, generator: torch.Generator, bandwidth: float,
+                   max_weight: float) -> tuple[float, float]:
+    """(RL, SL) variance (trace) of one full-batch gradient estimate, from two independent half-batches."""
+    a, b = _half(batch, 0), _half(batch, 1)
+    rl = _grads(model, rl_as_sl_loss(model, a, generator, bandwidth, max_weight)) - \
+        _grads(model, rl_as_sl_loss(model, b, generator, bandwidth, max_weight))
+    sl = _grads(model, action_nll(model, a)) - _grads(model, action_nll(model, b))
+    # ||g_A - g_B||^2 / 2 is the variance of a half-batch estimate; a full batch has half of it.
+    return float(rl.pow(2).sum()) / 4, float(sl.pow(2).sum()) / 4
+
+
+class RLAsSL:
+    def __init__(self, params: RLAsSLParams):
+        self.params = params
+
+    def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
+        p, t0 = self.params, time.perf_counter()
+        cfg = TrainConfig(steps=budget.gradient_steps, batch_size=p.batch_size, lr=p.lr,
+                          weight_decay=p.weight_decay, warmup_steps=p.warmup_steps, grad_clip=p.grad_clip, seed=seed)
+        cond = fit_condition("none", dataset)
+        model = build_predictor(dataset, cond, "transformer", seed=seed,
+                                **{**p.model_options(), "continuous_head": p.continuous_head})
+        sampler = SequenceSampler(dataset, cond, model.context, model.head.discrete, seed=seed)
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed + 1)
+        opt = _optimizer(model, cfg)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
+        tokens, var_rl, var_sl = 0, [], []
+        model.train()
+        for step in range(1, cfg.steps + 1):
+            batch = sampler.sample(cfg.batch_size)
+            loss = rl_as_sl_loss(model, batch, gen, p.bandwidth, p.max_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = grad_norm([q.grad for q in model.parameters()])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            tokens += int(batch.mask.sum())
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                vr, vs = grad_variances(model, batch, gen, p.bandwidth, p.max_weight)
+                var_rl.append(vr)
+                var_sl.append(vs)
+                tokens += 2 * int(batch.mask.sum())
+                logger.scalar("charts/grad_variance_rl", vr, step)
+                logger.scalar("charts/grad_variance_sl", vs, step)
+                logger.scalar("charts/grad_norm", norm, step)
+                with torch.no_grad():
+                    logger.scalar("losses/action_nll", action_nll(model, batch).item(), step)
+                logger.progress(step, cfg.steps)
+        model.eval()
+        logger.scalar("charts/grad_variance_ratio", float(np.mean(var_rl) / max(np.mean(var_sl), 1e-30)), cfg.steps)
+        ledger = Ledger(reward_grad_share=1.0, gradient_steps=cfg.steps, wall_time_s=time.perf_counter() - t0,
+                        train_flops=3.0 * model.flops_per_token() * tokens)
+        return TrainedPolicy(PredictorPolicy(model, cond), ledger)
+
+
+METHODS.register("rl-as-sl", MethodDef(RLAsSLParams, RLAsSL),
+                 "REINFORCE with reward 1[a = a_data]/pi(a): the bc gradient in expectation, with more variance.")
