@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from metatoken.data.dataset import Dataset, Episode
 
@@ -44,3 +45,12 @@ def good_bad_data() -> Dataset:
 @pytest.fixture
 def continuous_data() -> Dataset:
     return continuous_dataset()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run faster on one thread, and far faster when other work shares the 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
