@@ -35,11 +35,13 @@ class PredictorPolicy:
         if self.conditioned and target is None:
             raise ValueError("a conditioned policy needs a target (commanded return) per environment")
         B, head = num_envs, self.model.head
+        self.device = next(self.model.parameters()).device  # generators and numpy stay on the CPU
         self.num_envs, self.deterministic = B, deterministic
         self._start = self.condition.start(target, B).astype(np.float32)  # (B, Dc)
         self.cond = self._start.copy()
-        self.t = torch.zeros(B, dtype=torch.long)
-        self.prev = torch.zeros(B, dtype=torch.long) if head.discrete else torch.zeros(B, head.act_dim)
+        self.t = torch.zeros(B, dtype=torch.long, device=self.device)
+        self.prev = torch.zeros((B,) if head.discrete else (B, head.act_dim), device=self.device,
+                                dtype=torch.long if head.discrete else torch.float32)
         self.cache = self.model.init_cache(B)
         self._gens = [torch.Generator().manual_seed(int(seed) + i) for i in range(B)]
         self._noise = torch.empty(0)
@@ -48,7 +50,8 @@ class PredictorPolicy:
     def _next_noise(self) -> torch.Tensor:
         if self._noise_pos == NOISE_CHUNK:
             head = self.model.head
-            self._noise = torch.stack([head.draw_noise(NOISE_CHUNK, g) for g in self._gens], 1)  # (chunk, B, n)
+            noise = torch.stack([head.draw_noise(NOISE_CHUNK, g) for g in self._gens], 1)  # (chunk, B, n)
+            self._noise = noise.to(self.device)
             self._noise_pos = 0
         self._noise_pos += 1
         return self._noise[self._noise_pos - 1]  # (B, n)
@@ -56,12 +59,13 @@ class PredictorPolicy:
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions (B, *action_shape) for observations (B, *obs_shape)."""
-        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(self.num_envs, -1)  # (B, O)
-        params = self.model.step(self.cache, o, self.prev, torch.from_numpy(self.cond), self.t)  # (B, P)
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(self.num_envs, -1).to(self.device)  # (B, O)
+        cond = torch.from_numpy(self.cond).to(self.device)  # (B, Dc)
+        params = self.model.step(self.cache, o, self.prev, cond, self.t)  # (B, P)
         noise = None if self.deterministic else self._next_noise()
         action = self.model.head.sample(params, noise, self.deterministic)
         self.last_params, self.prev = params, action
-        return action.numpy()
+        return action.cpu().numpy()
 
     def observe(self, reward: np.ndarray, done: np.ndarray) -> None:
         """Count the condition down by the reward; envs that finished start a fresh episode."""
@@ -70,7 +74,7 @@ class PredictorPolicy:
         done = np.asarray(done, bool)
         if done.any():
             self.cond[done] = self._start[done]
-            self.t[torch.from_numpy(done)] = 0
+            self.t[torch.from_numpy(done).to(self.device)] = 0
 
     def save(self, directory: Path) -> None:
         """Weights as safetensors plus a JSON config (see models.checkpoint)."""

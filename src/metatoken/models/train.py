@@ -47,6 +47,7 @@ class TrainConfig:
     grad_clip: float = 0.25
     log_every: int = 25
     seed: int = 0
+    device: str = "cpu"  # "cuda" trains on a GPU (seeded, but not bitwise reproducible there)
 
 
 @dataclass
@@ -114,12 +115,12 @@ def train_predictor(
     """Run cfg.steps gradient steps on windows from `sampler`."""
     logger = logger or _Quiet()
     torch.manual_seed(cfg.seed)
+    model.to(cfg.device).train()
     opt = _optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
-    model.train()
     t0, tokens, window, losses = time.perf_counter(), 0, [], []
     for step in range(1, cfg.steps + 1):
-        batch = sampler.sample(cfg.batch_size)
+        batch = SequenceBatch(*(x.to(cfg.device, non_blocking=True) for x in sampler.sample(cfg.batch_size)))
         loss = action_nll(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
