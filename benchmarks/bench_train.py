@@ -42,12 +42,12 @@ def synthetic_dataset(seed: int, episodes: int = 50, length: int = 200) -> Datas
     return Dataset(eps, gym.spaces.Box(-np.inf, np.inf, (OBS,)), gym.spaces.Box(-1, 1, (ACT,)))
 
 
-def ours(data: Dataset):
-    """A closure running one training step of our transformer."""
+def ours(data: Dataset, context: int = K):
+    """A closure running one training step of our transformer (context 3K: the layout ablation)."""
     cond = fit_condition("rtg", data)
     model = build_predictor(data, cond, "transformer", d_model=DIM, n_layers=LAYERS, n_heads=HEADS,
-                            context=K, max_timestep=MAX_EP, dropout=0.1)
-    sampler = SequenceSampler(data, cond, K, discrete=False, seed=0)
+                            context=context, max_timestep=MAX_EP, dropout=0.1)
+    sampler = SequenceSampler(data, cond, context, discrete=False, seed=0)
     opt = _optimizer(model, TrainConfig())
     model.train()
 
@@ -58,7 +58,7 @@ def ours(data: Dataset):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
 
-    return step, model.flops_per_token() * 3 * B * K
+    return step, model.flops_per_token() * 3 * B * context
 
 
 def peer():
@@ -119,18 +119,23 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ours_step, flops_per_step = ours(synthetic_dataset(0))
+    data = synthetic_dataset(0)
+    ours_step, flops_per_step = ours(data)
+    long_step, _ = ours(data, 3 * K)  # as many tokens per sample as the peer's (R, s, a) layout
     peer_step = peer()
-    for fn in (ours_step, peer_step):  # warm up allocators and kernels
+    for fn in (ours_step, long_step, peer_step):  # warm up allocators and kernels
         timed(fn, 3)
-    t_ours, t_peer = [], []
+    t_ours, t_long, t_peer = [], [], []
     for _ in range(args.rounds):
         t_ours.append(timed(ours_step, args.steps))
+        t_long.append(timed(long_step, args.steps))
         t_peer.append(timed(peer_step, args.steps))
-    s_ours, s_peer = float(np.median(t_ours)), float(np.median(t_peer))
+    s_ours, s_long, s_peer = (float(np.median(t)) for t in (t_ours, t_long, t_peer))
     peak = matmul_peak()
     print(f"threads={args.threads} ours {s_ours * 1e3:.1f} ms/step, peer (HF DT) {s_peer * 1e3:.1f} ms/step")
     print(f"tokens/sample: ours {K}, peer {3 * K}; model FLOPs/step (ours, 3x fwd) {flops_per_step / 1e9:.2f} G")
+    print(f"layout ablation: ours at {3 * K} tokens/sample {s_long * 1e3:.1f} ms/step "
+          f"(implementation alone {s_peer / s_long:.2f}x the peer; one token per step {s_long / s_ours:.2f}x more)")
     print(f"matmul peak {peak / 1e9:.0f} GFLOP/s; ours achieves {flops_per_step / s_ours / 1e9:.1f} GFLOP/s, "
           f"MFU {flops_per_step / s_ours / peak:.1%}")
     print(json.dumps({"name": "train_samples_per_s", "ours": round(B / s_ours, 1),
