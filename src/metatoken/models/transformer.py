@@ -105,7 +105,8 @@ class Block(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.attn = Attention(cfg)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.d_model, cfg.mlp_dim), nn.GELU(), nn.Linear(cfg.mlp_dim, cfg.d_model)
+            # ReLU as in the reference decision transformer; erf-GELU costs ~5% more on CPU.
+            nn.Linear(cfg.d_model, cfg.mlp_dim), nn.ReLU(), nn.Linear(cfg.mlp_dim, cfg.d_model)
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.hook_resid_pre = HookPoint()  # (B, T, C)
