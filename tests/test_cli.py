@@ -23,6 +23,8 @@ def test_demo_spec_end_to_end_with_tiny_overrides(tmp_path):
     out = tmp_path / "x"
     r = cli("run", "specs/demo.yaml", "--set", "seeds=[0]", "--set", "budgets.gradient_steps=40",
             "--set", "budgets.eval_episodes=3", "--set", "tasks.0.options.reference_episodes=30",
+            "--set", "methods.0.hyperparameters={d_model: 16, n_layers: 1, context: 4}",
+            "--set", "methods.1.hyperparameters={d_model: 16, n_layers: 1, context: 4}",
             "--out", out, "--workers", "2")
     assert r.returncode == 0, r.stderr
     assert f"report:  {out / 'report.html'}" in r.stdout

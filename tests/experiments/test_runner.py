@@ -27,11 +27,15 @@ if "test-explodes" not in METHODS:
     METHODS.register("test-explodes", MethodDef(_Params, _Explodes), "Always fails (tests).")
 
 
+TINY = {"d_model": 16, "n_layers": 1, "context": 4}  # a small predictor keeps these tests fast
+
+
 def _spec(methods=("bc", "condition"), seeds=(0,)):
     return parse_spec({
         "name": "rt",
         "tasks": [{"id": "glitchgrid-teleport", "options": {"summit_distance": 4, "reference_episodes": 30}}],
-        "methods": [{"id": m} for m in methods],
+        "methods": [{"id": m, "hyperparameters": TINY if m in ("bc", "condition") else {}}
+                    for m in methods],
         "seeds": list(seeds),
         "budgets": {"gradient_steps": 60, "eval_episodes": 4},
     })
@@ -42,7 +46,7 @@ def test_run_directory_contents_and_results_table(tmp_path):
     assert [r.status for r in outcome.results] == ["ok", "ok"]
     run_dir = tmp_path / "runs" / "glitchgrid-teleport__condition__seed0"
     for name in ("spec.json", "metrics.json", "ledger.json", "rollouts.parquet",
-                 "policy/weights.safetensors", "policy/config.json"):
+                 "policy/model.safetensors", "policy/config.json"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tensorboard").iterdir())
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no temp dirs left

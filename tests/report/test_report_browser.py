@@ -11,6 +11,7 @@ import pytest
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
 
+TINY = {"d_model": 16, "n_layers": 1, "context": 4}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -24,7 +25,7 @@ def report(tmp_path_factory):
     spec = parse_spec({
         "name": "browser", "seeds": [0, 1],
         "tasks": [{"id": "glitchgrid-teleport", "options": {"summit_distance": 4, "reference_episodes": 40}}],
-        "methods": [{"id": "bc"}, {"id": "condition"}],
+        "methods": [{"id": "bc", "hyperparameters": TINY}, {"id": "condition", "hyperparameters": TINY}],
         "budgets": {"gradient_steps": 100, "eval_episodes": 6},
     })
     return run_experiment(spec, out, workers=1).report_path
