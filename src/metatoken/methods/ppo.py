@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -50,7 +51,7 @@ def _schedule(value: float, kind: str):
 
 def mlp_flops(sizes: list[int]) -> float:
     """Forward FLOPs of one sample through an MLP with these layer widths (2 per multiply-add)."""
-    return float(sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:])))
+    return float(sum(2 * a * b for a, b in pairwise(sizes)))
 
 
 class _Progress(BaseCallback):
