@@ -89,7 +89,11 @@ class Attention(nn.Module):
         return self.out(z.transpose(1, 2).reshape(B, T, C))
 
     def step(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """One query per env: x (B, C), cached k, v (B, H, K, D), valid (B, K) slots."""
+        """One query per env: x (B, C), cached k, v (B, H, K, D), valid (B, K) slots.
+
+        Keys sit in ring-buffer order (slot = timestep % K), so a hooked pattern (B, H, 1, K)
+        is in slot order, not chronological order.
+        """
         B, C = x.shape
         q = self.hook_q(self._heads(self.q(x)[:, None]))  # (B, H, 1, D)
         k, v = self.hook_k(k), self.hook_v(v)
