@@ -57,6 +57,10 @@ def test_run_directory_contents_and_results_table(tmp_path):
     mine = {r["metric"]: r["value"] for r in rows if r["method"] == "condition"}
     assert mine.keys() == metrics.keys() and "ledger/gradient_steps" in mine
     assert mine["ledger/gradient_steps"] == 60
+    # pi_ref is the spec's own bc trained at seed 0, so bc at seed 0 is exactly pi_ref
+    bc = {r["metric"]: r["value"] for r in rows if r["method"] == "bc"}
+    assert bc["ledger/kl_to_reference_nats"] == pytest.approx(0.0, abs=1e-5)
+    assert mine["ledger/kl_to_reference_nats"] > 0.01
 
 
 def test_same_spec_and_seed_give_same_metrics(tmp_path):

@@ -60,8 +60,8 @@ def _train_and_measure(run: RunSpec, tmp: Path, data_dir: Path, on_progress: Pro
     try:
         trained = method.train(task, dataset, budget, run.seed, logger)
         rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed)
-        trained.ledger.kl_to_reference_nats = _kl_to_reference(task, trained.policy, dataset, budget, run.seed,
-                                                                data_dir)
+        trained.ledger.kl_to_reference_nats = _kl_to_reference(
+            task, trained.policy, dataset, budget, run.seed, data_dir, run.reference_hyperparameters)
         metrics = measure(run.measurements, rollouts, task, dataset)
         metrics.update(trained.ledger.as_metrics())
         for name, value in metrics.items():
@@ -77,9 +77,10 @@ def _train_and_measure(run: RunSpec, tmp: Path, data_dir: Path, on_progress: Pro
     return metrics
 
 
-def _kl_to_reference(task, policy, dataset, budget: Budget, seed: int, data_dir: Path) -> float:
+def _kl_to_reference(task, policy, dataset, budget: Budget, seed: int, data_dir: Path,
+                     reference_hyperparameters: dict) -> float:
     """Mean KL(pi || pi_ref) nats per episode on evaluation-seeded episodes (top commanded level); NaN without pi_ref."""
-    reference = load_reference_policy(data_dir, task.key, budget.gradient_steps)
+    reference = load_reference_policy(data_dir, task.key, budget.gradient_steps, reference_hyperparameters)
     if reference is None:
         return float("nan")
     target = float(command_levels(dataset)[-1]) if policy.conditioned else None

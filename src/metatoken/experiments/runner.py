@@ -14,7 +14,7 @@ from metatoken.envs import make_task
 from metatoken.experiments.local import execute_local, make_progress
 from metatoken.experiments.results import write_results
 from metatoken.experiments.run_one import is_complete
-from metatoken.experiments.runs import RunResult, expand
+from metatoken.experiments.runs import RunResult, expand, reference_hyperparameters
 from metatoken.experiments.spec import ExperimentSpec
 from metatoken.methods.reference import ensure_reference_policy
 
@@ -52,7 +52,8 @@ def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = No
         for task_id, options in tasks.values():
             task = make_task(task_id, options)
             # pi_ref for the ledger's KL: bc on the reference data, trained once per task variant.
-            ensure_reference_policy(reference_data(task, data_dir), data_dir, task.key, spec.budgets.gradient_steps)
+            ensure_reference_policy(reference_data(task, data_dir), data_dir, task.key,
+                                    spec.budgets.gradient_steps, reference_hyperparameters(spec))
             progress.advance(collecting)
         workers = workers or os.cpu_count() or 1
         results = execute_local(todo, runs_dir, data_dir, workers, progress)

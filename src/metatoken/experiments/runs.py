@@ -22,6 +22,7 @@ class RunSpec:
     seed: int
     budgets: dict[str, int]
     measurements: list[str]
+    reference_hyperparameters: dict[str, Any] = field(default_factory=dict)  # bc's, for pi_ref
 
     @property
     def run_id(self) -> str:
@@ -39,8 +40,14 @@ class RunResult:
     error: str = ""
 
 
+def reference_hyperparameters(spec: ExperimentSpec) -> dict[str, Any]:
+    """pi_ref is the spec's own bc (its first `bc` entry), so KL compares like with like."""
+    return next((dict(m.hyperparameters) for m in spec.methods if m.id == "bc"), {})
+
+
 def expand(spec: ExperimentSpec) -> list[RunSpec]:
     """The grid in a stable order: tasks, then methods, then seeds."""
+    ref = reference_hyperparameters(spec)
     return [
         RunSpec(
             experiment=spec.name,
@@ -49,6 +56,7 @@ def expand(spec: ExperimentSpec) -> list[RunSpec]:
             seed=seed,
             budgets=spec.budgets.model_dump(),
             measurements=list(spec.measurements),
+            reference_hyperparameters=ref,
         )
         for t in spec.tasks for m in spec.methods for seed in spec.seeds
     ]
