@@ -140,3 +140,89 @@ def test_task_options_and_reference_data():
     by = {b: [e.intended[-1] for e in data.episodes if e.behaviour == b] for b in ("walker@0", "walker@1")}
     assert len(data) == 10 and np.mean(by["walker@0"]) < 0.3 and np.mean(by["walker@1"]) > 0.9
     assert not any(e.exploit.any() for e in data.episodes)
+
+
+def flail(amplitude: float, n: int, seed: int, summit_distance: float = 5.0, steps: int = 600):
+    """n episodes of uniform random actions scaled by amplitude, through the pure dynamics.
+
+    Returns per episode: deepest foot penetration, launch fired, summit reached, while alive.
+    """
+    params = dyn.MountainParams("sparse", summit_distance)
+    rng = np.random.default_rng(seed)
+    state = np.stack([dyn.initial_state(rng) for _ in range(n)])  # (n, STATE_DIM)
+    alive = np.ones(n, dtype=bool)
+    depth, launch, summit = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for _ in range(steps):
+        state, out = dyn.step(params, state, amplitude * rng.uniform(-1, 1, (n, dyn.ACT_DIM)))
+        depth = np.where(alive, np.maximum(depth, out.depth.max(1)), depth)
+        launch |= alive & out.launch
+        summit |= alive & out.summit
+        alive &= ~out.terminated
+        if not alive.any():
+            break
+    return depth, launch, summit
+
+
+def test_clumsy_flailing_sinks_feet_but_is_not_a_launch():
+    # Low-amplitude random actions push feet deeper than any reference gait (> 0.15 m, what
+    # the audit used to flag) but never send the body faster than a hop: no launch, no summit.
+    depth, launch, summit = flail(0.15, 48, seed=21)
+    assert (depth > 0.15).mean() > 0.5
+    assert not launch.any() and not summit.any()
+
+
+def test_full_amplitude_flailing_reaches_summit_only_by_launch():
+    # Random slams do trip the contact numerics; every flailing episode that reaches the
+    # 5 m summit was launched there (and the audit says so).
+    _, launch, summit = flail(1.0, 48, seed=22)
+    assert summit.sum() >= 5 and launch[summit].all()
+    assert launch.mean() > 0.8
+
+
+def test_masked_reset_only_resets_masked_envs():
+    n = 4
+    env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="vector_entry_point", reward="dense")
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        obs, *_ = env.step(rng.uniform(-0.2, 0.2, (n, 4)).astype(np.float32))
+    inner = env.unwrapped
+    before, intended = inner._state.copy(), inner._intended.copy()
+    mask = np.array([True, False, True, False])
+    after, info = env.reset(seed=20, options={"reset_mask": mask})
+    assert np.array_equal(inner._state[~mask], before[~mask]) and np.array_equal(after[~mask], obs[~mask])
+    assert np.array_equal(info["intended"][~mask], intended[~mask]) and (info["intended"][mask] == 0).all()
+    assert not np.isclose(inner._state[mask], before[mask]).all(1).any()  # every masked env moved
+    for i in np.flatnonzero(mask):  # env i reseeded with seed + i, as a single env
+        assert np.array_equal(after[i], MountainEnv().reset(seed=20 + int(i))[0])
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.reset(options={"reset_mask": np.array([1, 0, 1, 0])})
+
+
+def test_sb3_adapter_uses_fast_path_and_matches_fallback():
+    from gymnasium.vector import AutoresetMode
+
+    from metatoken.methods.sb3_vecenv import GymVecEnvAdapter, honours_reset_mask
+
+    task = make_task("mountain", {"reward": "dense", "summit_distance": 2.0, "reference_episodes": 1})
+    assert honours_reset_mask(task)
+    n = 3
+    fast = GymVecEnvAdapter(task.make_vec(n))
+    slow = GymVecEnvAdapter(gym.make_vec(task.env_id, num_envs=n, vectorization_mode="sync",
+                                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+                                         max_episode_steps=task.max_episode_steps, **task.env_kwargs))
+    for a in (fast, slow):
+        a.seed(5)
+    assert np.array_equal(fast.reset(), slow.reset())
+    rng, ends = np.random.default_rng(1), 0
+    for _ in range(150):
+        act = rng.uniform(-0.6, 0.6, (n, 4)).astype(np.float32)
+        fast.step_async(act)
+        slow.step_async(act)
+        (fo, fr, fd, fi), (so, sr, sd, si) = fast.step_wait(), slow.step_wait()
+        assert np.array_equal(fo, so) and np.array_equal(fr, sr) and np.array_equal(fd, sd)
+        for i in np.flatnonzero(fd):
+            assert np.array_equal(fi[i]["terminal_observation"], si[i]["terminal_observation"])
+            assert fi[i]["exploit"] == si[i]["exploit"]
+        ends += fd.sum()
+    assert ends >= n  # episodes ended and were reset through reset_mask

@@ -78,12 +78,21 @@ class MountainEnv(gym.Env):
       Coulomb friction (FRICTION x the huge normal force) is applied explicitly for the whole
       step and overshoots far past stopping the slip: a forward kick of several m/s. No
       actuator supplied that energy; a rigid contact would have stalled the servo.
-    - Why a normal gait never triggers it: walking moves the legs at under 3 m/s and puts
-      feet down at walking speed, so a foot sinks ~0.02 m under load: 0.067 m at most over 200
-      reference episodes at skill 1 (0.14 m at the noisiest, skill 0), against LAUNCH_DEPTH = 0.15 m.
-    `info["exploit"]` is "launch" on every step on which some foot's penetration depth along
-    the ground normal exceeds LAUNCH_DEPTH (0.15 m), else "". It is computed from the state,
-    never from the reward.
+    - Clumsy policies trip it too. Random actions, the reference walker with heavy action
+      noise and a sampled behaviour-cloning policy (whose extension actions are not capped
+      like the walker's) slam feet often enough to be launched: contact kicks of 5-20 m/s,
+      and the 5 m summit reached mostly by flight (e.g. random actions at full amplitude:
+      31% of 64 episodes reach it, every one of them launched, intended ~0).
+    `info["exploit"]` is "launch" on every step on which a foot touched the ground and the
+    torso left the step faster than LAUNCH_SPEED (4.5 m/s) and faster than gravity alone
+    would have left it, i.e. the contact sped the body up beyond any gait
+    (`dynamics.launched`, a pure function of the states before and after the step, never of
+    the reward). Walking tops out at 1.2 m/s; the clumsiest reference walker (skill 0) hops
+    at up to 3.7 m/s (over 700 seeded episodes at 2-30 m); the scripted exploiter's
+    launches reach 5-10 m/s. The audit used to be "some foot sinks deeper than 0.15 m", which
+    also fired on deep but harmless footfalls: low-amplitude random actions (0.15) sink a
+    foot past 0.15 m in 75% of episodes yet never move faster than 3.6 m/s nor reach the
+    summit (now 0% flagged). Reference gaits sink a foot at most ~0.14 m.
 
     ## Intended Performance
     `info["intended"]`: the share of the distance to the summit covered by walking so far,

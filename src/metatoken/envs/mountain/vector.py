@@ -3,7 +3,8 @@
 Autoreset follows gymnasium's NEXT_STEP mode: the step after an episode ends resets that
 environment (the action is ignored, reward 0, not done). Environment i is seeded with
 seed + i and keeps its own generator, so its trajectories match a single `MountainEnv`
-reset with seed + i. Truncation at `max_episode_steps` is applied here, since gymnasium
+reset with seed + i. `reset(options={"reset_mask": mask})` resets only the masked
+environments (gymnasium 1.x semantics; the SB3 adapter relies on it). Truncation at `max_episode_steps` is applied here, since gymnasium
 passes the limit to vector entry points instead of wrapping them in TimeLimit.
 """
 
@@ -41,11 +42,25 @@ class MountainVectorEnv(VectorEnv):
         self._no_exploit = np.full(num_envs, NO_EXPLOIT, dtype=object)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        """Reset every environment; env i takes seed + i (or seed[i])."""
+        """Reset the environments in `options["reset_mask"]` (default: all); env i takes seed + i.
+
+        As gymnasium's `SyncVectorEnv`: a seed (int: env i gets seed + i; or a list of B)
+        reseeds only the environments being reset; the others keep their state, episode
+        statistics and generator. The returned observation covers all B environments.
+        """
+        mask = np.ones(self.num_envs, dtype=bool)
+        if options is not None and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"])
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a ({self.num_envs},) bool array, "
+                                 f"got {mask.dtype} {mask.shape}")
         if seed is not None:
             seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed + i for i in range(self.num_envs)]
-            self._rngs = [seeding.np_random(s)[0] for s in seeds]
-        self._reset_where(np.ones(self.num_envs, dtype=bool))
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed list must have {self.num_envs} entries, got {len(seeds)}")
+            for i in np.flatnonzero(mask):
+                self._rngs[i] = seeding.np_random(seeds[i])[0]
+        self._reset_where(mask)
         obs = dyn.observe(self._state, self.params.summit_distance)  # (B, OBS_DIM)
         return obs, {"intended": self._intended.copy(), "exploit": self._no_exploit.copy()}
 
