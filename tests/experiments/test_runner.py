@@ -118,4 +118,7 @@ def test_worker_processes_match_in_process(tmp_path, workers):
     for r in single:
         ra = {k: v for k, v in r.metrics.items() if k != "ledger/wall_time_s"}
         rb = {k: v for k, v in by_id[r.run_id].metrics.items() if k != "ledger/wall_time_s"}
-        assert ra == pytest.approx(rb, nan_ok=True)
+        assert ra.keys() == rb.keys()
+        # pi_ref is trained in the parent at its own thread count: KL may differ by float noise
+        diff = {k: (ra[k], rb[k]) for k in ra if ra[k] != pytest.approx(rb[k], abs=1e-5, nan_ok=True)}
+        assert diff == {}, r.run_id
