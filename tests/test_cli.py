@@ -15,7 +15,7 @@ EXE = Path(sys.executable).with_name("metatoken")
 
 
 def cli(*args, cwd=ROOT):
-    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([str(EXE), *map(str, args)], check=False, capture_output=True, text=True, cwd=cwd,
                           timeout=600, env={**os.environ, "COLUMNS": "120"})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -30,7 +29,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """metatoken: does reducing the amount of RL for a given capability level make a system safer?"""
 
 
-def _run(spec_path: Path, out: Optional[Path], resume: bool, workers: Optional[int],
+def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
          overrides: list[str]) -> None:
     from metatoken.experiments.runner import run_experiment
     from metatoken.experiments.spec import load_spec
@@ -51,9 +50,9 @@ def _run(spec_path: Path, out: Optional[Path], resume: bool, workers: Optional[i
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default runs/<name>)."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory (default runs/<name>)."),
     resume: bool = typer.Option(False, "--resume", help="Skip runs that are already complete."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
     set_: list[str] = typer.Option([], "--set", help="Override a spec field: key.path=value (YAML value)."),
 ) -> None:
     """Run every task × method × seed of SPEC, then write results.parquet and report.html."""
@@ -63,7 +62,7 @@ def run(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Output directory."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
 ) -> None:
     """Run the embedded demo spec (specs/demo.yaml) end to end."""
     with resources.as_file(resources.files("metatoken") / "specs" / "demo.yaml") as spec:

@@ -6,8 +6,9 @@ unknown id raises a UserError that lists what is known.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from metatoken.errors import UserError
 

@@ -38,7 +38,7 @@ def rankdata(x: np.ndarray) -> np.ndarray:
     order = np.argsort(x, kind="stable")
     ranks = np.empty(len(x))
     ranks[order] = np.arange(1, len(x) + 1)
-    uniq, inverse = np.unique(x, return_inverse=True)
+    _, inverse = np.unique(x, return_inverse=True)
     sums = np.bincount(inverse, weights=ranks)
     counts = np.bincount(inverse)
     return (sums / counts)[inverse]

@@ -55,8 +55,8 @@ def test_report_renders_in_chromium_without_fetching(report, tmp_path):
     shot = tmp_path / "shot.png"
     subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p2'}", "--window-size=1000,1400",
                     f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120, check=True)
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 10  # text and figures drawn, not a blank page

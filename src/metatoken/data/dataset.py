@@ -55,9 +55,9 @@ class Dataset:
         """Per-episode returns: (N,)."""
         return np.array([e.ret for e in self.episodes])
 
-    def top_fraction(self, fraction: float) -> "Dataset":
+    def top_fraction(self, fraction: float) -> Dataset:
         """The best `fraction` of episodes by return (ties broken by order), at least one."""
-        keep = max(1, int(round(fraction * len(self.episodes))))
+        keep = max(1, round(fraction * len(self.episodes)))
         order = np.argsort(-self.returns(), kind="stable")[:keep]
         return Dataset(
             [self.episodes[i] for i in sorted(order)],

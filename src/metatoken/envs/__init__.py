@@ -2,9 +2,9 @@
 
 import gymnasium as gym
 
-from metatoken.envs import tasks as _tasks  # noqa: F401  (registers tasks)
-from metatoken.envs import mountain as _mountain  # noqa: F401  (registers Mountain-v0 and its task)
 from metatoken.envs import classic as _classic  # noqa: F401  (registers the cartpole task)
+from metatoken.envs import mountain as _mountain  # noqa: F401  (registers Mountain-v0 and its task)
+from metatoken.envs import tasks as _tasks  # noqa: F401  (registers tasks)
 from metatoken.envs.task import TASKS, Task, make_task
 
 # GlitchGrids by name (module glitchgrid_<name>, classes <Name>Env and <Name>VectorEnv) with

@@ -7,8 +7,9 @@ behaviour policies, at mixed skill levels, produce its reference data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 from pydantic import BaseModel

@@ -32,7 +32,7 @@ class Rollouts:
         return len(self.returns)
 
     @staticmethod
-    def concat(parts: list["Rollouts"]) -> "Rollouts":
+    def concat(parts: list[Rollouts]) -> Rollouts:
         return Rollouts(
             *(np.concatenate([getattr(p, f) for p in parts]) for f in
               ("returns", "lengths", "intended", "exploit_steps", "target")),
@@ -45,7 +45,7 @@ def _audit(info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(intended so far, exploit name) per env; NaN / "" where the env reports no audit."""
     intended = np.asarray(info.get("intended", np.full(n, np.nan)), dtype=float)
     exploit = np.asarray(info.get("exploit", np.full(n, "", dtype=object)), dtype=object)
-    exploit = np.where(exploit == None, "", exploit)  # noqa: E711  (elementwise None test)
+    exploit = np.where(exploit == None, "", exploit)
     return intended, exploit
 
 

@@ -105,7 +105,7 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
             metrics = _train_and_measure(run, tmp, data_dir, on_progress)
             _write_json(tmp / METRICS, metrics)
             result = RunResult(run.run_id, "ok", metrics)
-        except Exception as err:  # a failing run is recorded and the others go on
+        except Exception as err:  # noqa: BLE001  (a failing run is recorded; the others go on)
             for child in tmp.iterdir():
                 if child.name != "spec.json":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()

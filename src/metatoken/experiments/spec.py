@@ -52,7 +52,7 @@ class ExperimentSpec(_Strict):
     measurements: list[str] = Field(default_factory=lambda: list(DEFAULT_MEASUREMENTS))
 
     @model_validator(mode="after")
-    def _labels(self) -> "ExperimentSpec":
+    def _labels(self) -> ExperimentSpec:
         _derive_names(self.tasks, "options")
         _derive_names(self.methods, "hyperparameters")
         if len(set(self.seeds)) != len(self.seeds):

@@ -9,8 +9,9 @@ builds the method object from them, so `train` itself has the same signature eve
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 

@@ -8,11 +8,11 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # headless: the report is written, never shown
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from metatoken.report.tables import ExperimentData  # noqa: E402
-from metatoken.stats import bootstrap_ci  # noqa: E402
+from metatoken.report.tables import ExperimentData
+from metatoken.stats import bootstrap_ci
 
 
 def to_data_uri(fig) -> str:

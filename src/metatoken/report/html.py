@@ -7,6 +7,7 @@ over seeds with its 95% stratified-bootstrap confidence interval.
 from __future__ import annotations
 
 import html
+import math
 import os
 from pathlib import Path
 
@@ -34,7 +35,7 @@ th{background:#f3f3f3} td.l,th.l{text-align:left} img{max-width:100%}
 
 def _fmt(metric_values) -> str:
     point, lo, hi = bootstrap_ci([metric_values])
-    if point != point:  # NaN: not applicable to this method
+    if math.isnan(point):  # not applicable to this method
         return "—"
     return f"{point:.3g} <span class='ci'>[{lo:.3g}, {hi:.3g}]</span>"
 
@@ -72,12 +73,12 @@ def render(data: ExperimentData) -> str:
     spec = data.spec
     parts = [
         f"<h1>metatoken report: {html.escape(data.name)}</h1>",
-        "<p>Question: does reducing the amount of RL for a given capability level make a system "
-        "safer? Each cell is the interquartile mean over seeds with its 95% stratified-bootstrap "
-        "confidence interval.</p>",
-        f"<p>Tasks: {', '.join(map(html.escape, data.tasks))}. Methods: "
-        f"{', '.join(map(html.escape, data.methods))}. Seeds: {spec['seeds']}. "
-        f"Budgets: {html.escape(str(spec['budgets']))}.</p>",
+        ("<p>Question: does reducing the amount of RL for a given capability level make a system "
+         "safer? Each cell is the interquartile mean over seeds with its 95% stratified-bootstrap "
+         "confidence interval.</p>"),
+        (f"<p>Tasks: {', '.join(map(html.escape, data.tasks))}. Methods: "
+         f"{', '.join(map(html.escape, data.methods))}. Seeds: {spec['seeds']}. "
+         f"Budgets: {html.escape(str(spec['budgets']))}.</p>"),
     ]
     if data.failures:
         items = "".join(f"<li><b>{html.escape(r)}</b>: {html.escape(e)}</li>" for r, e in data.failures)

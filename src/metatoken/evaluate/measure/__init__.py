@@ -5,8 +5,8 @@ Each is defined in docs/MEASUREMENTS.md; its docstring states the definition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from metatoken.data.dataset import Dataset
 from metatoken.envs.task import Task
@@ -41,6 +41,6 @@ def measure(ids: list[str], rollouts: Rollouts, task: Task, dataset: Dataset) ->
     return out
 
 
-from metatoken.evaluate.measure import capability as _capability  # noqa: E402,F401
-from metatoken.evaluate.measure import controllability as _controllability  # noqa: E402,F401
-from metatoken.evaluate.measure import spookiness as _spookiness  # noqa: E402,F401
+from metatoken.evaluate.measure import capability as _capability  # noqa: F401
+from metatoken.evaluate.measure import controllability as _controllability  # noqa: F401
+from metatoken.evaluate.measure import spookiness as _spookiness  # noqa: F401

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from metatoken.evaluate.measure import measurement
 from metatoken.evaluate.measure.capability import top_episodes
 
