@@ -12,40 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import gymnasium as gym
 import numpy as np
+from envrates import single_rate, vector_rate
 
 from metatoken.envs import GLITCHGRID_IDS
 
 UNIT = "env-steps/s"
-
-
-def vector_rate(vec: gym.vector.VectorEnv, actions: np.ndarray, seconds: float) -> float:
-    """Env-steps per second of `vec.step` cycling through actions (T, B) for >= `seconds`."""
-    vec.reset(seed=0)
-    for a in actions[:8]:  # warm-up
-        vec.step(a)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for a in actions:
-            vec.step(a)
-        steps += actions.size
-    return steps / (time.perf_counter() - start)
-
-
-def single_rate(env: gym.Env, actions: list[int], seconds: float) -> float:
-    """Steps per second of one env through its wrappers, resetting at episode ends."""
-    env.reset(seed=0)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for a in actions:
-            _, _, term, trunc, _ = env.step(a)
-            if term or trunc:
-                env.reset()
-        steps += len(actions)
-    return steps / (time.perf_counter() - start)
 
 
 def bench(env_id: str, batch: int, seconds: float, seed: int = 0) -> dict:

@@ -35,7 +35,8 @@ def test_report_has_no_external_references(report):
     text = report.read_text()
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text)
     assert "<script" not in text.lower()
-    assert text.count("src='data:image/png;base64,") == 4
+    # capability, intended, controllability, and capability vs reward queries and vs KL
+    assert text.count("src='data:image/png;base64,") == 5
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
@@ -45,7 +46,7 @@ def test_report_renders_in_chromium_without_fetching(report, tmp_path):
             "--virtual-time-budget=3000", "--dump-dom", report.as_uri()]
     dom = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "metatoken report: browser" in dom
-    assert dom.count('src="data:image/png;base64,') == 4
+    assert dom.count('src="data:image/png;base64,') == 5
     assert "Controllability" in dom and "glitchgrid-teleport" in dom
     events = json.loads(netlog.read_text())["events"]
     urls = {e["params"]["url"] for e in events if "url" in e.get("params", {})}

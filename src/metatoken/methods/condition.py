@@ -28,6 +28,11 @@ class OptimParams(BaseModel):
     batch_size: int = Field(64, ge=1)
     continuous_head: Literal["tanh", "gaussian"] = "tanh"
 
+    def train_config(self, steps: int, seed: int) -> TrainConfig:
+        """These optimiser settings as the trainer's config, for `steps` gradient steps."""
+        return TrainConfig(steps=steps, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                           warmup_steps=self.warmup_steps, grad_clip=self.grad_clip, seed=seed)
+
 
 class TransformerParams(OptimParams):
     """Transformer size. Defaults are demo-sized (the demo must finish in 3 minutes on 2 cores);
@@ -68,9 +73,7 @@ def train_predictor_method(
 ) -> TrainedPolicy:
     """Train a predictor for budget.gradient_steps and fill the ledger (no online data, no rewards queried)."""
     t0 = time.perf_counter()
-    train = TrainConfig(steps=budget.gradient_steps, batch_size=params.batch_size, lr=params.lr,
-                        weight_decay=params.weight_decay, warmup_steps=params.warmup_steps,
-                        grad_clip=params.grad_clip, seed=seed)
+    train = params.train_config(budget.gradient_steps, seed)
     policy, stats = fit_predictor(dataset, condition, condition_options, model,
                                   {**model_options, "continuous_head": params.continuous_head}, train, logger)
     ledger = Ledger(gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0, train_flops=stats.flops)

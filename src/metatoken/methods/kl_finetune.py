@@ -22,7 +22,7 @@ from metatoken.evaluate.evaluate import command_levels
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
 from metatoken.methods.condition import ConditionParams
 from metatoken.methods.online import GradNormTap, collect, grad_norm, rloo_pg_loss
-from metatoken.models.train import TrainConfig, fit_predictor
+from metatoken.models.train import fit_predictor
 
 
 class KLFinetuneParams(ConditionParams):
@@ -43,8 +43,7 @@ class KLFinetune:
         p, t0 = self.params, time.perf_counter()
         pre = min(p.pretrain_steps or max(1, int(0.8 * budget.gradient_steps)), budget.gradient_steps)
         cond = p.condition if p.base == "condition" else "none"
-        train = TrainConfig(steps=pre, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
-                            warmup_steps=p.warmup_steps, grad_clip=p.grad_clip, seed=seed)
+        train = p.train_config(pre, seed)
         grads = GradNormTap(logger)
         policy, stats = fit_predictor(dataset, cond, p.condition_options() if cond != "none" else {},
                                       "transformer", {**p.model_options(), "continuous_head": p.continuous_head},

@@ -18,12 +18,10 @@ import torch
 from pydantic import Field
 
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
-from metatoken.methods.bc import BCParams
+from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.methods.online import collect, grad_norm, rloo_pg_loss
-from metatoken.models.conditions import fit_condition
 from metatoken.models.policy import PredictorPolicy
-from metatoken.models.sequences import SequenceSampler
-from metatoken.models.train import TrainConfig, _optimizer, action_nll, build_predictor
+from metatoken.models.train import _optimizer, action_nll
 
 
 class MixtureParams(BCParams):
@@ -40,12 +38,7 @@ class Mixture:
 
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
-        cfg = TrainConfig(steps=budget.gradient_steps, batch_size=p.batch_size, lr=p.lr,
-                          weight_decay=p.weight_decay, warmup_steps=p.warmup_steps, grad_clip=p.grad_clip, seed=seed)
-        cond = fit_condition("none", dataset)
-        model = build_predictor(dataset, cond, "transformer", seed=seed,
-                                **{**p.model_options(), "continuous_head": p.continuous_head})
-        sampler = SequenceSampler(dataset, cond, model.context, model.head.discrete, seed=seed)
+        cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
         policy = PredictorPolicy(model, cond)
         # As train_predictor, step for step, so lambda = 0 reproduces bc exactly.
         torch.manual_seed(cfg.seed)

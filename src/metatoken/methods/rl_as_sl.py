@@ -24,12 +24,11 @@ import torch
 from pydantic import Field
 
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
-from metatoken.methods.bc import BCParams
+from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.methods.online import grad_norm
-from metatoken.models.conditions import fit_condition
 from metatoken.models.policy import PredictorPolicy
-from metatoken.models.sequences import SequenceBatch, SequenceSampler
-from metatoken.models.train import TrainConfig, _optimizer, action_nll, build_predictor
+from metatoken.models.sequences import SequenceBatch
+from metatoken.models.train import _optimizer, action_nll
 
 
 class RLAsSLParams(BCParams):
@@ -86,12 +85,7 @@ class RLAsSL:
 
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
-        cfg = TrainConfig(steps=budget.gradient_steps, batch_size=p.batch_size, lr=p.lr,
-                          weight_decay=p.weight_decay, warmup_steps=p.warmup_steps, grad_clip=p.grad_clip, seed=seed)
-        cond = fit_condition("none", dataset)
-        model = build_predictor(dataset, cond, "transformer", seed=seed,
-                                **{**p.model_options(), "continuous_head": p.continuous_head})
-        sampler = SequenceSampler(dataset, cond, model.context, model.head.discrete, seed=seed)
+        cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed + 1)
         opt = _optimizer(model, cfg)

@@ -72,22 +72,30 @@ def controllability_curves(data: ExperimentData) -> str | None:
     return to_data_uri(fig)
 
 
-def capability_vs_rl(data: ExperimentData) -> str | None:
-    """Capability against the amount of RL (online reward queries), one point per run."""
-    x_metric, y_metric = "ledger/reward_queries", "capability/normalized_return"
-    if x_metric not in data.values or y_metric not in data.values:
+AMOUNT_OF_RL = {
+    "ledger/reward_queries": "reward queries (online RL)",
+    "ledger/kl_to_reference_nats": "KL(π ‖ π_ref), nats per episode",
+}
+
+
+def capability_vs_rl(data: ExperimentData, x_metric: str = "ledger/reward_queries") -> str | None:
+    """Capability against one measure of the amount of RL (a ledger entry), one point per run."""
+    y_metric = "capability/normalized_return"
+    xs = np.concatenate([np.asarray(v, float) for v in data.values.get(x_metric, {}).values()] or [[]])
+    if y_metric not in data.values or not np.isfinite(xs).any():
         return None
     fig, axes = _grid(len(data.tasks))
     for ax, task in zip(axes, data.tasks):
-        x_max = 1.0
+        x_min, x_max = -0.5, 1.0
         for method in data.methods:
             x, y = data.cell(x_metric, task, method), data.cell(y_metric, task, method)
             if len(x) and len(x) == len(y):
                 ax.scatter(x, y, label=method, s=22)
-                x_max = max(x_max, float(np.nanmax(x)))
+                if np.isfinite(x).any():  # a KL estimate can dip below 0 by sampling noise
+                    x_min, x_max = min(x_min, 2 * float(np.nanmin(x))), max(x_max, float(np.nanmax(x)))
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlim(-0.5, x_max * 2)
-        ax.set_xlabel("reward queries (online RL)")
+        ax.set_xlim(x_min, x_max * 2)
+        ax.set_xlabel(AMOUNT_OF_RL[x_metric])
         ax.set_ylabel("normalised return")
         ax.set_title(task, fontsize=9)
         ax.legend(fontsize=7)

@@ -96,7 +96,11 @@ def render(data: ExperimentData) -> str:
         _figure(figures.controllability_curves(data),
                 "Achieved vs commanded return for conditioned methods."),
         "<h2>Capability against the amount of RL</h2>",
-        _figure(figures.capability_vs_rl(data), "Each point is one run."),
+        _figure(figures.capability_vs_rl(data, "ledger/reward_queries"),
+                "Online reward queries the optimiser saw; each point is one run."),
+        _figure(figures.capability_vs_rl(data, "ledger/kl_to_reference_nats"),
+                "Bits of selection: KL from the reference bc policy on evaluation episodes; "
+                "each point is one run."),
         "<h2>All metrics</h2>",
     ]
     for task in data.tasks:
