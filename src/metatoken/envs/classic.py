@@ -11,25 +11,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from metatoken.envs.scripted import ScriptedPolicy
 from metatoken.envs.task import TASKS, Behaviour, Task, TaskDef
 
 CARTPOLE_ID = "CartPole-v1"
 SOLVED_RETURN = 475.0  # Gymnasium's reward_threshold for CartPole-v1
 
 
-class Balancer:
+class Balancer(ScriptedPolicy):
     """Pushes the cart under the falling pole (angle + 0.5 x angular velocity); random w.p. 1 - skill."""
-
-    conditioned = False
-
-    def __init__(self, skill: float):
-        self.skill = skill
-        self._rng = np.random.default_rng(0)
-        self._deterministic = False
-
-    def reset(self, num_envs, *, target=None, seed=0, deterministic=False):
-        self._rng = np.random.default_rng(seed)
-        self._deterministic = deterministic
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
@@ -38,9 +28,6 @@ class Balancer:
             return push
         wander = self._rng.integers(0, 2, size=len(obs))
         return np.where(self._rng.random(len(obs)) < self.skill, push, wander)
-
-    def observe(self, reward, done) -> None:
-        pass
 
 
 class CartPoleOptions(BaseModel):

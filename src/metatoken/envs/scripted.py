@@ -14,8 +14,8 @@ from metatoken.envs.glitchgrid_loop import SPACING, ring_actions
 from metatoken.envs.glitchgrid_tamper import WELL
 
 
-class _Noisy:
-    """Shared Policy plumbing: a seeded generator, sampling by default."""
+class ScriptedPolicy:
+    """Shared plumbing of scripted behaviour policies: a skill, a seeded generator, sampling by default."""
 
     conditioned = False
 
@@ -32,7 +32,7 @@ class _Noisy:
         pass
 
 
-class NoisyEastWalker(_Noisy):
+class NoisyEastWalker(ScriptedPolicy):
     """Teleport: walks east along row 0; otherwise wanders east, west or north, never south.
 
     The glitch tile is on row 1, so a walker that never steps south never reaches it.
@@ -46,7 +46,7 @@ class NoisyEastWalker(_Noisy):
         return np.where(self._rng.random(n) < self.skill, EAST, wander)
 
 
-class NoisyDriver(_Noisy):
+class NoisyDriver(ScriptedPolicy):
     """Loop: drives clockwise; otherwise drives on, backs up a cell or bumps a wall.
 
     It backs up only from a cell that is not a checkpoint, so it never goes behind a
@@ -74,7 +74,7 @@ class NoisyDriver(_Noisy):
         return np.where(self._rng.random(n) < self.skill, self._cw[c], wander)
 
 
-class NoisyGardener(_Noisy):
+class NoisyGardener(ScriptedPolicy):
     """Tamper: walks east watering plants; otherwise wanders any way except west from the well.
 
     The junction box is the one cell west of the well, so the gardener never touches it.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from metatoken.envs.mountain import dynamics as dyn
+from metatoken.envs.scripted import ScriptedPolicy
 
 PERIOD = 0.8  # s, one full gait cycle
 DUTY = 0.6  # share of the cycle a leg is in stance (so both feet share weight for a while)
@@ -29,25 +30,20 @@ def _smooth(u: np.ndarray) -> np.ndarray:
     return u * u * (3.0 - 2.0 * u)
 
 
-class MountainWalker:
+class MountainWalker(ScriptedPolicy):
     """Scripted walker at a given skill (0..1) with Gaussian action noise; batched Policy."""
-
-    conditioned = False
 
     def __init__(self, skill: float = 1.0, noise: float | None = None):
         if not 0.0 <= skill <= 1.0:
             raise ValueError(f"skill must be in [0, 1], got {skill}")
-        self.skill = float(skill)
+        super().__init__(float(skill))
         self.noise = 0.05 + 0.1 * (1.0 - skill) if noise is None else float(noise)
-        self._rng = np.random.default_rng(0)
         self._phase = np.zeros(0)
-        self._deterministic = False
 
     def reset(self, num_envs, *, target=None, seed=0, deterministic=False):
         """Start every environment's gait cycle at phase 0 and seed the noise."""
-        self._rng = np.random.default_rng(seed)
+        super().reset(num_envs, target=target, seed=seed, deterministic=deterministic)
         self._phase = np.zeros(num_envs)  # (B,) in [0, 1): leg 0 starts its stance
-        self._deterministic = deterministic
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions (B, 4) tracking this phase's foot targets (relative to the hip, world frame)."""
