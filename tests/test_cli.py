@@ -40,6 +40,19 @@ def test_demo_spec_end_to_end_with_tiny_overrides(tmp_path):
     assert r2.returncode == 0 and "report.html" in r2.stdout
 
 
+def test_relative_out_directory(tmp_path):
+    """`make demo` passes a relative --out; every room must cope with relative paths."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "demo.yaml").write_text((ROOT / "specs" / "demo.yaml").read_text())
+    r = cli("run", "specs/demo.yaml", "--out", "runs/rel", "--set", "seeds=[0]",
+            "--set", "methods=[{id: condition, hyperparameters: {d_model: 16, n_layers: 1, context: 4}}]",
+            "--set", "budgets={gradient_steps: 20, eval_episodes: 2}",
+            "--set", "tasks.0.options.reference_episodes=20", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "report:  runs/rel/report.html" in r.stdout
+    assert (tmp_path / "runs" / "rel" / "results.parquet").is_file()
+
+
 def _one_line_exit_2(r):
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]

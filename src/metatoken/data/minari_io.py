@@ -23,7 +23,7 @@ from metatoken.errors import UserError
 
 def save(dataset: Dataset, path: Path, dataset_id: str = "metatoken/reference-v0") -> None:
     """Write atomically: a temp directory beside `path`, renamed into place."""
-    path = Path(path)
+    path = Path(path).resolve()  # Minari's storage joins a relative data path onto itself
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
@@ -71,7 +71,7 @@ def save(dataset: Dataset, path: Path, dataset_id: str = "metatoken/reference-v0
 
 def load(path: Path) -> Dataset:
     """Load a Minari dataset directory (the one holding `data/`, or `data/` itself)."""
-    path = Path(path)
+    path = Path(path).resolve()
     data_dir = path / "data" if (path / "data").is_dir() else path
     if not (data_dir / "metadata.json").exists():
         raise UserError(f"{path}: not a Minari dataset (no data/metadata.json)")
