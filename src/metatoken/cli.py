@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 
@@ -29,16 +31,26 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """metatoken: does reducing the amount of RL for a given capability level make a system safer?"""
 
 
+class Backend(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
-         overrides: list[str]) -> None:
+         overrides: list[str], backend: Backend = Backend.local, address: str | None = None) -> None:
     from metatoken.experiments.runner import run_experiment
     from metatoken.experiments.spec import load_spec
 
     spec = load_spec(spec_path, overrides)
     if workers is not None and workers < 1:
         raise UserError(f"--workers: must be >= 1, got {workers}")
+    if backend is Backend.ray and importlib.util.find_spec("ray") is None:
+        raise UserError("--backend ray: Ray is not installed (pip install 'metatoken[ray]')")
+    if address and backend is not Backend.ray:
+        raise UserError("--address: only meaningful with --backend ray")
     out_dir = out or Path("runs") / spec.name
-    outcome = run_experiment(spec, out_dir, workers=workers, resume=resume)
+    outcome = run_experiment(spec, out_dir, workers=workers, resume=resume,
+                             backend=backend.value, address=address)
     typer.echo(f"results: {outcome.results_path}")
     typer.echo(f"report:  {outcome.report_path}")
     if outcome.failed:
@@ -54,9 +66,13 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Skip runs that are already complete."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
     set_: list[str] = typer.Option([], "--set", help="Override a spec field: key.path=value (YAML value)."),
+    backend: Backend = typer.Option(Backend.local, "--backend",
+                                    help="local: worker processes here; ray: tasks on a Ray cluster."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="Ray cluster address (default: start a local Ray instance)."),
 ) -> None:
     """Run every task × method × seed of SPEC, then write results.parquet and report.html."""
-    _run(spec, out, resume, workers, set_)
+    _run(spec, out, resume, workers, set_, backend, address)
 
 
 @app.command()

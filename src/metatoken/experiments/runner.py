@@ -32,7 +32,8 @@ class Outcome:
 
 
 def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = None,
-                   resume: bool = False, console: Console | None = None) -> Outcome:
+                   resume: bool = False, console: Console | None = None,
+                   backend: str = "local", address: str | None = None) -> Outcome:
     """Execute every run of the spec into out_dir and build the results table and report."""
     from metatoken.report.html import write_report
 
@@ -56,7 +57,12 @@ def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = No
                                     spec.budgets.gradient_steps, reference_hyperparameters(spec))
             progress.advance(collecting)
         workers = workers or os.cpu_count() or 1
-        results = execute_local(todo, runs_dir, data_dir, workers, progress)
+        if backend == "ray":
+            from metatoken.experiments.ray_backend import execute_ray
+
+            results = execute_ray(todo, runs_dir, data_dir, workers, progress, address)
+        else:
+            results = execute_local(todo, runs_dir, data_dir, workers, progress)
     for r in results:
         if r.status == "failed":
             console.print(f"[red]run {r.run_id} failed:[/red] {r.error}")
