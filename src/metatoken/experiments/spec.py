@@ -125,6 +125,19 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _check_entries(source: str, field: str, kind: str, entries: list, registry, settings: str,
+                   model_of) -> None:
+    """Each entry's id is registered and its settings validate against the model it declares."""
+    for i, entry in enumerate(entries):
+        if entry.id not in registry:
+            raise UserError(f"{source}: {field}[{i}].id: {kind} {entry.id!r} unknown "
+                            f"(known: {', '.join(e.id for e in registry)})")
+        try:
+            model_of(registry.get(entry.id)).model_validate(getattr(entry, settings))
+        except ValidationError as err:
+            raise UserError(f"{source}: {_first_error(err, f'{field}[{i}].{settings}')}") from None
+
+
 def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
     """Validate a spec mapping, including task options, method hyperparameters and measurement ids."""
     from metatoken.envs.task import TASKS
@@ -137,22 +150,8 @@ def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
         raise UserError(f"{source}: {_first_error(err)}") from None
-    for i, t in enumerate(spec.tasks):
-        if t.id not in TASKS:
-            raise UserError(f"{source}: tasks[{i}].id: task {t.id!r} unknown "
-                            f"(known: {', '.join(e.id for e in TASKS)})")
-        try:
-            TASKS.get(t.id).options.model_validate(t.options)
-        except ValidationError as err:
-            raise UserError(f"{source}: {_first_error(err, f'tasks[{i}].options')}") from None
-    for i, m in enumerate(spec.methods):
-        if m.id not in METHODS:
-            raise UserError(f"{source}: methods[{i}].id: method {m.id!r} unknown "
-                            f"(known: {', '.join(e.id for e in METHODS)})")
-        try:
-            METHODS.get(m.id).params.model_validate(m.hyperparameters)
-        except ValidationError as err:
-            raise UserError(f"{source}: {_first_error(err, f'methods[{i}].hyperparameters')}") from None
+    _check_entries(source, "tasks", "task", spec.tasks, TASKS, "options", lambda d: d.options)
+    _check_entries(source, "methods", "method", spec.methods, METHODS, "hyperparameters", lambda d: d.params)
     for i, mid in enumerate(spec.measurements):
         if mid not in MEASUREMENTS:
             raise UserError(f"{source}: measurements[{i}]: measurement {mid!r} unknown "
