@@ -113,6 +113,7 @@ def test_worker_processes_match_in_process(tmp_path, workers):
     finally:
         torch.set_num_threads(threads)
     multi = run_experiment(_spec(seeds=(0, 1)), tmp_path / "two", workers=workers).results
+    assert [r.run_id for r in multi] == [r.run_id for r in single]  # grid order, not finish order
     by_id = {r.run_id: r for r in multi}
     assert len(by_id) == 4 and all(r.status == "ok" for r in multi)
     for r in single:

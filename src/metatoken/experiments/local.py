@@ -81,7 +81,8 @@ def execute_local(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: 
                         on_message(*q.get_nowait())
                     except queue.Empty:
                         break
-    return results
+    order = {run.run_id: i for i, run in enumerate(runs)}
+    return sorted(results, key=lambda r: order[r.run_id])  # grid order, whatever finished first
 
 
 def make_progress() -> Progress:
