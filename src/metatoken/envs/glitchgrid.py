@@ -181,3 +181,14 @@ class GridVectorEnv(_Grid, VectorEnv):
     def state(self) -> np.ndarray:
         """The current tabular state indices, (B,)."""
         return self._state.copy()
+
+
+def vectorised(single: type[GridEnv]) -> type[GridVectorEnv]:
+    """A grid's vector env, taking its tables builder and default distance from the single env."""
+    grid = single.__name__.removesuffix("Env")
+    return type(f"{grid}VectorEnv", (GridVectorEnv,), {
+        "__doc__": f"B {grid} GlitchGrids in lockstep; the same dynamics as `{single.__name__}`.",
+        "__module__": single.__module__,
+        "make_tables": staticmethod(single.make_tables),
+        "default_summit_distance": single.default_summit_distance,
+    })

@@ -11,8 +11,8 @@ from metatoken.envs.glitchgrid import (
     NO_EXPLOIT,
     GridEnv,
     GridTables,
-    GridVectorEnv,
     check_options,
+    vectorised,
 )
 
 SIDE = 5  # the track is the perimeter of a SIDE x SIDE square around a wall
@@ -129,8 +129,4 @@ class LoopEnv(GridEnv):
     default_summit_distance = 16
 
 
-class LoopVectorEnv(GridVectorEnv):
-    """B Loop GlitchGrids in lockstep; the same dynamics as `LoopEnv`."""
-
-    make_tables = staticmethod(loop_tables)
-    default_summit_distance = 16
+LoopVectorEnv = vectorised(LoopEnv)

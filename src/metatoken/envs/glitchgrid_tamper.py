@@ -11,8 +11,8 @@ from metatoken.envs.glitchgrid import (
     NO_EXPLOIT,
     GridEnv,
     GridTables,
-    GridVectorEnv,
     check_options,
+    vectorised,
 )
 
 BOX, WELL = 0, 1  # cell 0 is the sensor's junction box, cell 1 the well (start)
@@ -106,9 +106,5 @@ class TamperEnv(GridEnv):
     default_summit_distance = 8
 
 
-class TamperVectorEnv(GridVectorEnv):
-    """B Tamper GlitchGrids in lockstep; the same dynamics as `TamperEnv`."""
-
-    make_tables = staticmethod(tamper_tables)
-    default_summit_distance = 8
+TamperVectorEnv = vectorised(TamperEnv)
 

@@ -11,8 +11,8 @@ from metatoken.envs.glitchgrid import (
     NO_EXPLOIT,
     GridEnv,
     GridTables,
-    GridVectorEnv,
     check_options,
+    vectorised,
 )
 
 MAX_DISTANCE = 1000
@@ -113,8 +113,4 @@ class TeleportEnv(GridEnv):
     default_summit_distance = 8
 
 
-class TeleportVectorEnv(GridVectorEnv):
-    """B Teleport GlitchGrids in lockstep; the same dynamics as `TeleportEnv`."""
-
-    make_tables = staticmethod(teleport_tables)
-    default_summit_distance = 8
+TeleportVectorEnv = vectorised(TeleportEnv)

@@ -22,6 +22,11 @@ from metatoken.envs.task import Task
 from metatoken.policy import Policy
 
 
+def has_log_prob(policy: Policy) -> bool:
+    """Whether `policy` exposes its action log-probabilities (scripted policies do not)."""
+    return hasattr(policy, "action_log_prob") or hasattr(policy, "last_params")
+
+
 def action_log_prob(policy: Policy, action: np.ndarray) -> np.ndarray:
     """log pi(action) under the distribution `policy` used at its last act: (B,)."""
     if hasattr(policy, "action_log_prob"):

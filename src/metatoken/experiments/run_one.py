@@ -22,7 +22,7 @@ import torch
 from metatoken.data import minari_io
 from metatoken.envs import make_task
 from metatoken.evaluate.evaluate import EVAL_SEED_OFFSET, command_levels, evaluate
-from metatoken.evaluate.kl import kl_per_episode
+from metatoken.evaluate.kl import has_log_prob, kl_per_episode
 from metatoken.evaluate.measure import measure
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.experiments.logger import ProgressFn, RunLogger
@@ -81,15 +81,12 @@ def _kl_to_reference(task, policy, dataset, budget: Budget, seed: int, data_dir:
                      reference_hyperparameters: dict) -> float:
     """Mean KL(pi || pi_ref) nats per episode on evaluation-seeded episodes (top commanded level); NaN without pi_ref."""
     reference = load_reference_policy(data_dir, task.key, budget.gradient_steps, reference_hyperparameters)
-    if reference is None:
+    if reference is None or not has_log_prob(policy):  # no pi_ref, or a policy with no log-probs
         return float("nan")
     target = float(command_levels(dataset)[-1]) if policy.conditioned else None
     episodes = min(budget.eval_episodes, KL_EPISODES)
-    try:
-        return float(np.mean(kl_per_episode(task, policy, reference, episodes, EVAL_SEED_OFFSET + 1000 * seed,
-                                            target)))
-    except TypeError:  # a policy without log-probabilities (scripted) has no KL
-        return float("nan")
+    return float(np.mean(kl_per_episode(task, policy, reference, episodes, EVAL_SEED_OFFSET + 1000 * seed,
+                                        target)))
 
 
 def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from metatoken.data.dataset import Dataset
 from metatoken.envs.task import Task
+from metatoken.logger import Logger, NullLogger  # noqa: F401  (re-exported for methods)
 from metatoken.policy import Policy
 from metatoken.registry import Registry
 
@@ -52,14 +53,6 @@ class TrainedPolicy:
     ledger: Ledger
 
 
-class Logger(Protocol):
-    """Where a method reports curves (TensorBoard, fixed names) and progress."""
-
-    def scalar(self, name: str, value: float, step: int) -> None: ...
-
-    def progress(self, done: int, total: int) -> None: ...
-
-
 class Method(Protocol):
     def train(
         self, task: Task, dataset: Dataset, budget: Budget, seed: int, logger: Logger
@@ -81,12 +74,3 @@ def make_method(method_id: str, hyperparameters: dict[str, Any] | None = None) -
     mdef = METHODS.get(method_id)
     return mdef.build(mdef.params.model_validate(hyperparameters or {}))
 
-
-class NullLogger:
-    """A logger that drops everything (tests, library use without a run directory)."""
-
-    def scalar(self, name: str, value: float, step: int) -> None:
-        pass
-
-    def progress(self, done: int, total: int) -> None:
-        pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -17,24 +17,12 @@ from gymnasium import spaces
 from torch import nn
 
 from metatoken.data.dataset import Dataset
+from metatoken.logger import Logger, NullLogger
 from metatoken.models.conditions import Condition, fit_condition
 from metatoken.models.mlp import MLPConfig, MLPPredictor
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch, SequenceSampler
 from metatoken.models.transformer import DecisionTransformer, TransformerConfig
-
-if TYPE_CHECKING:  # metatoken.methods imports this module; avoid the cycle at runtime
-    from metatoken.methods.base import Logger
-
-
-class _Quiet:
-    """Drops curves and progress (library use without a run directory)."""
-
-    def scalar(self, name: str, value: float, step: int) -> None:
-        pass
-
-    def progress(self, done: int, total: int) -> None:
-        pass
 
 
 @dataclass
@@ -113,7 +101,7 @@ def train_predictor(
     model: nn.Module, sampler: SequenceSampler, cfg: TrainConfig, logger: Logger | None = None
 ) -> TrainStats:
     """Run cfg.steps gradient steps on windows from `sampler`."""
-    logger = logger or _Quiet()
+    logger = logger or NullLogger()
     torch.manual_seed(cfg.seed)
     model.to(cfg.device).train()
     opt = _optimizer(model, cfg)
