@@ -20,6 +20,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from metatoken.envs.tabular import MDPTables, absorbing
+
 # Actions: 0 east, 1 west, 2 north, 3 south (row 0 is the top row).
 MOVES = np.array([[1, 0], [-1, 0], [0, -1], [0, 1]])  # (A, 2) as (dx, dy)
 EAST, WEST, NORTH, SOUTH = range(4)
@@ -84,6 +86,27 @@ class _Grid:
         d = self.default_summit_distance if summit_distance is None else int(summit_distance)
         self.reward_variant, self.summit_distance, self.shaping_weight = reward, d, float(shaping_weight)
         return type(self).make_tables(d, reward, float(shaping_weight))
+
+    def exact_tables(self, horizon: int | None = None) -> MDPTables:
+        """This grid as an MDP for exact analysis: transition (S, A, S'), reward per variant, intent, start, horizon.
+
+        Built from the same tables the env steps through, with terminal states made absorbing
+        at reward 0 (see `metatoken.envs.tabular`). `horizon` defaults to the env's time limit
+        (the vector env's `max_episode_steps`, else the limit registered for the env's id;
+        `metatoken.envs.tabular.task_tables` passes the task's own limit).
+        """
+        if horizon is None:
+            registered = gym.spec(self.spec.id).max_episode_steps if self.spec is not None else None
+            horizon = getattr(self, "max_episode_steps", None) or registered
+        if not horizon or horizon < 1:
+            raise ValueError("exact_tables needs a horizon: pass one or give the env a time limit")
+        cls, d, w = type(self), self.summit_distance, self.shaping_weight
+        variants = {v: cls.make_tables(d, v, w) for v in REWARDS}
+        own = variants[self.reward_variant]
+        transition, intended, *rewards = absorbing(own.next_state, own.terminal, own.intended,
+                                                   *(t.reward for t in variants.values()))
+        return MDPTables(transition, dict(zip(variants, rewards)), self.reward_variant, intended,
+                         np.eye(own.n_states)[own.start], int(horizon), own.observation, own.terminal)
 
 
 class GridEnv(_Grid, gym.Env):
