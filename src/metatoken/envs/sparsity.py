@@ -94,17 +94,26 @@ def sparse_variant(task: Task) -> Task:
     return dataclasses.replace(task, env_kwargs={**task.env_kwargs, "reward": "sparse"})
 
 
-def sparsity(task: Task, episodes: int = 2048, seed: int = 0) -> Sparsity:
-    """Sparsity of reward and exploit of `task` (exact on GlitchGrids, else Monte Carlo)."""
+def exact_sparsity(task: Task) -> Sparsity | None:
+    """Exact sparsity from the env's tables (GlitchGrids, with a time limit), else None."""
     task = sparse_variant(task)
     env = task.make_env().unwrapped
     tables = getattr(env, "tables", None)
     env.close()
     horizon = task.max_episode_steps
-    if isinstance(tables, GridTables) and horizon is not None:
-        exact = lambda p: Bits(_bits(p), _bits(p), _bits(p), p, True)
-        return Sparsity(exact(first_hit_probability(tables, tables.reward > 0, horizon)),
-                        exact(first_hit_probability(tables, tables.exploit > 0, horizon)))
+    if not isinstance(tables, GridTables) or horizon is None:
+        return None
+    exact = lambda p: Bits(_bits(p), _bits(p), _bits(p), p, True)
+    return Sparsity(exact(first_hit_probability(tables, tables.reward > 0, horizon)),
+                    exact(first_hit_probability(tables, tables.exploit > 0, horizon)))
+
+
+def sparsity(task: Task, episodes: int = 2048, seed: int = 0) -> Sparsity:
+    """Sparsity of reward and exploit of `task` (exact on GlitchGrids, else Monte Carlo)."""
+    exact = exact_sparsity(task)
+    if exact is not None:
+        return exact
+    task = sparse_variant(task)
     vec = task.make_vec(1)
     policy = UniformRandom(vec.single_action_space)
     vec.close()

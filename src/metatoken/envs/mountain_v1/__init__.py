@@ -2,7 +2,9 @@
 
 Registers the gymnasium id `metatoken/Mountain-v1` (single and vectorised entry points, both
 with `rgb_array` rendering) and the task `mountain`, whose reference data comes from the
-scripted walker at mixed skill. The task's `extra["exploiter"]` builds the scripted exploiter.
+scripted walker at mixed skill. The task's `extra` holds what `metatoken probe` runs besides
+noise and the reference behaviours: `exploiter` (builds the scripted exploiter) and
+`noisy_reference` (name, builder) for the best walker with N(0, 0.2^2) action noise.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def _mountain_task(o: MountainV1Options) -> Task:
         reference_episodes=o.reference_episodes,
         data_seed=o.data_seed,
         max_episode_steps=time_limit(o.summit_distance),
-        extra={"exploiter": MountainExploiter},
+        extra={"exploiter": MountainExploiter,
+               "noisy_reference": ("walker@1+noise0.2", lambda: MountainWalker(1.0, noise=0.2))},
     )
 
 
