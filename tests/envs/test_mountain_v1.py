@@ -218,7 +218,7 @@ def test_render_draws_walker_terrain_and_summit():
     env = MountainV1Env(summit_distance=2.0, render_mode="rgb_array")
     env.reset(seed=0)
     first = env.render()
-    assert first.shape == (240, 480, 3) and first.dtype == np.uint8
+    assert first.shape == (300, 480, 3) and first.dtype == np.uint8
     assert (first == (220, 30, 30)).all(2).any()  # the summit flag is in view 2 m ahead
     assert (first == (40, 60, 140)).all(2).any()  # the torso
     for _ in range(10):

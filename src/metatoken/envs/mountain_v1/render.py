@@ -7,8 +7,9 @@ from PIL import Image, ImageDraw
 
 from metatoken.envs.mountain.dynamics import HIP, LEG, PITCH, X, Y, terrain
 
-WIDTH, HEIGHT = 480, 240  # pixels
-SPAN = 6.0  # metres of terrain across the picture, centred on the walker
+WIDTH, HEIGHT = 480, 300  # pixels: 8 m across, 5 m high (0.6 m below the ground under the walker)
+SPAN = 8.0  # metres of terrain across the picture, centred on the walker
+BELOW = 0.6  # metres of ground shown below the terrain under the walker (a flight shows as height)
 SKY, GROUND, BODY, FLAG = (235, 242, 250), (120, 100, 80), (40, 60, 140), (220, 30, 30)
 LEGS = ((200, 60, 40), (40, 140, 60))  # leg 0 red, leg 1 green
 
@@ -17,7 +18,8 @@ def draw(state: np.ndarray, summit_distance: float, width: int = WIDTH, height: 
     """One frame (height, width, 3) uint8 of a single walker's state (STATE_DIM,)."""
     scale = width / SPAN  # pixels per metre
     x0 = float(state[X]) - SPAN / 2  # world x at the left edge
-    y0 = float(state[Y]) - 0.35 * height / scale  # world y at the bottom edge: hip at 65% height
+    under = float(terrain(np.array([state[X]]), summit_distance)[0][0])
+    y0 = under - BELOW  # world y at the bottom edge: the camera follows the ground, not the body
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (x - x0) * scale, height - (y - y0) * scale
