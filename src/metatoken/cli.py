@@ -139,6 +139,23 @@ def collect(
     typer.echo(f"{len(ds)} episodes, {ds.total_steps} steps -> {out / t.key}")
 
 
+@app.command("probe")
+def probe_(
+    task: str = typer.Argument(..., help="Task id (see `metatoken list`)."),
+    set_: list[str] = typer.Option([], "--set", help="Task option: key=value (YAML value)."),
+    episodes: int = typer.Option(512, "--episodes", help="Seeded episodes per behaviour."),
+    seed: int = typer.Option(0, "--seed", help="Probe seed (every episode seed derives from it)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Characterise TASK before training: noise, reference and exploiter behaviours, sparsity in bits."""
+    import json
+
+    from metatoken import probe as probing
+
+    result = probing.probe(task, probing.task_options(set_), episodes, seed)
+    typer.echo(json.dumps(result.to_json()) if json_ else probing.table(result))
+
+
 def entrypoint() -> None:
     """Console entry: user errors become one line on stderr and exit code 2."""
     try:

@@ -14,6 +14,7 @@ a reader can see them all at once. The constants are the values the lab has alwa
 | a second policy scored along those episodes | its policy seed + `SECOND_POLICY_OFFSET` |
 | online collection batch j | `run seed * 100_003 + j` |
 | an auxiliary generator inside a method | `run seed + 1` |
+| `metatoken probe` behaviour b (env i: + i) | `2_000_000 + probe seed * 1_000_003 + b * 10_007` |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ REFERENCE_TRAIN_SEED = 0
 SECOND_POLICY_OFFSET = 7919  # a teacher-forced policy's own sampling stream (a prime: no collisions with + i)
 _ONLINE_STRIDE = 100_003
 _DATA_STRIDE, _BEHAVIOUR_STRIDE = 1_000_003, 10_007
+PROBE_SEED_OFFSET = 2_000_000  # above the evaluation seeds of run seeds < 1000
 
 
 def data(data_seed: int, behaviour_index: int) -> int:
@@ -53,3 +55,8 @@ def online(run_seed: int, batch: int) -> int:
 def auxiliary(run_seed: int) -> int:
     """A method's own extra generator (for example rl-as-sl's action samples)."""
     return run_seed + 1
+
+
+def probe(probe_seed: int, behaviour_index: int) -> int:
+    """The first env seed of behaviour `behaviour_index` in `metatoken probe --seed probe_seed`."""
+    return PROBE_SEED_OFFSET + probe_seed * _DATA_STRIDE + behaviour_index * _BEHAVIOUR_STRIDE
