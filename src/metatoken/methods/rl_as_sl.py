@@ -7,7 +7,8 @@ On each reference window the policy samples its own action a ~ pi(.|h) and is pa
 
 so E_{a~pi}[r grad log pi(a|h)] = grad log pi(a_data|h) (exactly for discrete actions; for
 continuous ones up to the kernel's smoothing, which vanishes as bandwidth -> 0). It is
-the `bc` gradient reached through "RL" with extra variance, which this method measures:
+the `bc` gradient reached through "RL" with extra variance, which this method measures
+(it runs the house's one supervised loop with this surrogate as the loss):
 every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl, the
 variance of one minibatch's gradient estimate (two independent half-batches:
 ||g_A - g_B||^2 / 2 per half, scaled to the full batch). No env steps, no reward queries
@@ -23,12 +24,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from metatoken import seeds
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
 from metatoken.methods.bc import BCParams, bc_setup
-from metatoken.methods.online import grad_norm
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch
-from metatoken.models.train import _optimizer, action_nll
+from metatoken.models.train import TrainHooks, action_nll, train_predictor
 
 
 class RLAsSLParams(BCParams):
@@ -79,6 +80,31 @@ def grad_variances(model, batch: SequenceBatch, generator: torch.Generator, band
     return float(rl.pow(2).sum()) / 4, float(sl.pow(2).sum()) / 4
 
 
+class ReinforceAsSL(TrainHooks):
+    """The supervised loop with rl-as-sl's REINFORCE surrogate as its loss, probing gradient variances when it logs."""
+
+    loss_name = "losses/rl_as_sl_surrogate"
+
+    def __init__(self, p: RLAsSLParams, seed: int):
+        self.p = p
+        self.gen = torch.Generator().manual_seed(seeds.auxiliary(seed))  # the sampled actions a ~ pi
+        self.var_rl: list[float] = []
+        self.var_sl: list[float] = []
+
+    def loss(self, model: torch.nn.Module, batch: SequenceBatch) -> torch.Tensor:
+        return rl_as_sl_loss(model, batch, self.gen, self.p.bandwidth, self.p.max_weight)
+
+    def on_log(self, step: int, model: torch.nn.Module, batch: SequenceBatch, logger: Logger) -> int:
+        vr, vs = grad_variances(model, batch, self.gen, self.p.bandwidth, self.p.max_weight)
+        self.var_rl.append(vr)
+        self.var_sl.append(vs)
+        logger.scalar("charts/grad_variance_rl", vr, step)
+        logger.scalar("charts/grad_variance_sl", vs, step)
+        with torch.no_grad():
+            logger.scalar("losses/action_nll", action_nll(model, batch).item(), step)
+        return 2 * int(batch.mask.sum())  # the two half-batch gradients of each kind
+
+
 class RLAsSL:
     def __init__(self, params: RLAsSLParams):
         self.params = params
@@ -86,37 +112,12 @@ class RLAsSL:
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
         cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed + 1)
-        opt = _optimizer(model, cfg)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
-        tokens, var_rl, var_sl = 0, [], []
-        model.train()
-        for step in range(1, cfg.steps + 1):
-            batch = sampler.sample(cfg.batch_size)
-            loss = rl_as_sl_loss(model, batch, gen, p.bandwidth, p.max_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = grad_norm([q.grad for q in model.parameters()])
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            tokens += int(batch.mask.sum())
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                vr, vs = grad_variances(model, batch, gen, p.bandwidth, p.max_weight)
-                var_rl.append(vr)
-                var_sl.append(vs)
-                tokens += 2 * int(batch.mask.sum())
-                logger.scalar("charts/grad_variance_rl", vr, step)
-                logger.scalar("charts/grad_variance_sl", vs, step)
-                logger.scalar("charts/grad_norm", norm, step)
-                with torch.no_grad():
-                    logger.scalar("losses/action_nll", action_nll(model, batch).item(), step)
-                logger.progress(step, cfg.steps)
-        model.eval()
-        logger.scalar("charts/grad_variance_ratio", float(np.mean(var_rl) / max(np.mean(var_sl), 1e-30)), cfg.steps)
-        ledger = Ledger(reward_grad_share=1.0, gradient_steps=cfg.steps, wall_time_s=time.perf_counter() - t0,
-                        train_flops=3.0 * model.flops_per_token() * tokens)
+        hooks = ReinforceAsSL(p, seed)
+        stats = train_predictor(model, sampler, cfg, logger, hooks)
+        ratio = float(np.mean(hooks.var_rl) / max(np.mean(hooks.var_sl), 1e-30))
+        logger.scalar("charts/grad_variance_ratio", ratio, cfg.steps)
+        ledger = Ledger(reward_grad_share=1.0, gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
+                        train_flops=stats.flops)
         return TrainedPolicy(PredictorPolicy(model, cond), ledger)
 
 
