@@ -155,6 +155,23 @@ class LogProbs(Recorder):
         self.alive.append(step.alive)
 
 
+class Distributions(Recorder):
+    """The acting policy's closed-form distribution at every step: `steps` (T `ActionDistribution`s of B envs)."""
+
+    def __init__(self, policy: ScoredPolicy):
+        if not isinstance(policy, ScoredPolicy):
+            raise TypeError(f"{type(policy).__name__} is not a ScoredPolicy: it has no distribution")
+        self.policy = policy
+
+    def begin(self, num_envs: int, seeds: list[int]) -> None:
+        self.steps: list[ActionDistribution] = []
+        self.alive: list[np.ndarray] = []
+
+    def record(self, step: Transition) -> None:
+        self.steps.append(self.policy.distribution())
+        self.alive.append(step.alive)
+
+
 class TeacherForced(Recorder):
     """A second scored policy led along the acting policy's trajectory: its log-prob of each action taken.
 
