@@ -5,14 +5,21 @@ On each reference window the policy samples its own action a ~ pi(.|h) and is pa
     r(h, a) = 1[a = a_data] / pi(a | h)                      (discrete; exact)
     r(h, a) = N(a - a_data; 0, (bandwidth * scale)^2) / pi(a | h)   (continuous; kernel-smoothed)
 
-so E_{a~pi}[r grad log pi(a|h)] = grad log pi(a_data|h) (exactly for discrete actions; for
-continuous ones up to the kernel's smoothing, which vanishes as bandwidth -> 0). It is
-the `bc` gradient reached through "RL" with extra variance, which this method measures
-(it runs the house's one supervised loop with this surrogate as the loss):
-every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl, the
-variance of one minibatch's gradient estimate (two independent half-batches:
-||g_A - g_B||^2 / 2 per half, scaled to the full batch). No env steps, no reward queries
-beyond the data; the update is reward-derived in form (reward_grad_share 1).
+For discrete actions E_{a~pi}[r grad log pi(a|h)] = grad log pi(a_data|h) exactly: the
+`bc` gradient reached through "RL" with extra variance. For continuous actions the pi(a)
+cancels against the sampling density and the estimator's mean is the kernel-smoothed
+supervised gradient
+
+    E_{a~pi}[r grad log pi(a|h)] = integral over the action bounds of K(a - a_data) grad log pi(a|h) da,
+
+the SL gradient at data actions jittered by the kernel (mass jittered outside the bounds
+drops out). It equals the SL gradient only as bandwidth -> 0; at a finite bandwidth it can
+point elsewhere. The method runs the house's one supervised loop with this surrogate as
+the loss. Every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl,
+the variance of one minibatch's gradient estimate, measured in eval mode and averaged over
+`PROBE_PAIRS` random half-batch splits (||g_A - g_B||^2 / 2 per half, scaled to the full
+batch). No env steps, no reward queries beyond the data; the update is reward-derived in
+form (reward_grad_share 1).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch
 from metatoken.models.train import TrainHooks, action_nll, train_predictor
+
+PROBE_PAIRS = 8  # random half-batch splits per variance probe
 
 
 class RLAsSLParams(BCParams):
@@ -58,9 +67,8 @@ def rl_as_sl_loss(model: torch.nn.Module, batch: SequenceBatch, generator: torch
     return -(reward * logp * m).sum() / m.sum()
 
 
-def _half(batch: SequenceBatch, part: int) -> SequenceBatch:
-    n = batch.obs.shape[0] // 2
-    return SequenceBatch(*(x[part * n:(part + 1) * n] for x in batch))
+def _rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
+    return SequenceBatch(*(x[rows] for x in batch))
 
 
 def _grads(model: torch.nn.Module, loss: torch.Tensor) -> torch.Tensor:
@@ -70,14 +78,26 @@ def _grads(model: torch.nn.Module, loss: torch.Tensor) -> torch.Tensor:
 
 
 def grad_variances(model, batch: SequenceBatch, generator: torch.Generator, bandwidth: float,
-                   max_weight: float) -> tuple[float, float]:
-    """(RL, SL) variance (trace) of one full-batch gradient estimate, from two independent half-batches."""
-    a, b = _half(batch, 0), _half(batch, 1)
-    rl = _grads(model, rl_as_sl_loss(model, a, generator, bandwidth, max_weight)) - \
-        _grads(model, rl_as_sl_loss(model, b, generator, bandwidth, max_weight))
-    sl = _grads(model, action_nll(model, a)) - _grads(model, action_nll(model, b))
-    # ||g_A - g_B||^2 / 2 is the variance of a half-batch estimate; a full batch has half of it.
-    return float(rl.pow(2).sum()) / 4, float(sl.pow(2).sum()) / 4
+                   max_weight: float, pairs: int = PROBE_PAIRS) -> tuple[float, float]:
+    """(RL, SL) variance (trace) of one full-batch gradient estimate, averaged over `pairs` random half-batch splits.
+
+    Measured in eval mode, so dropout's noise is not counted as the estimator's. The two
+    halves of a split are independent samples, so ||g_A - g_B||^2 / 2 is unbiased for the
+    variance of a half-batch estimate, and a full batch has half of it; every split draws
+    fresh actions a ~ pi for the RL estimate.
+    """
+    was_training, n = model.training, batch.obs.shape[0] // 2
+    model.eval()
+    rl_sum = sl_sum = 0.0
+    for _ in range(pairs):
+        order = torch.randperm(2 * n, generator=generator)
+        a, b = _rows(batch, order[:n]), _rows(batch, order[n:])
+        rl = _grads(model, rl_as_sl_loss(model, a, generator, bandwidth, max_weight)) - \
+            _grads(model, rl_as_sl_loss(model, b, generator, bandwidth, max_weight))
+        sl = _grads(model, action_nll(model, a)) - _grads(model, action_nll(model, b))
+        rl_sum, sl_sum = rl_sum + float(rl.pow(2).sum()) / 4, sl_sum + float(sl.pow(2).sum()) / 4
+    model.train(was_training)
+    return rl_sum / pairs, sl_sum / pairs
 
 
 class ReinforceAsSL(TrainHooks):
@@ -102,7 +122,7 @@ class ReinforceAsSL(TrainHooks):
         logger.scalar("charts/grad_variance_sl", vs, step)
         with torch.no_grad():
             logger.scalar("losses/action_nll", action_nll(model, batch).item(), step)
-        return 2 * int(batch.mask.sum())  # the two half-batch gradients of each kind
+        return 2 * PROBE_PAIRS * int(batch.mask.sum())  # per split, two half-batch gradients of each kind
 
 
 class RLAsSL:
