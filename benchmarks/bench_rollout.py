@@ -6,7 +6,9 @@ model (128 dim, 3 layers, K = 20, state 11, action 3) on the same synthetic line
 sampling mode with one generator per episode (seed + episode index), and must take the
 same actions (checked to 1e-4; they differ only by float summation order).
 
-Ours: all E episodes x T steps in one batch. Peer: the first `--peer-episodes` episodes
+Ours: all E episodes x T steps in one batch through the house's rollout primitive
+(`evaluate.rollout.play`, with a recorder keeping the actions), on the same linear env
+wrapped as a Gymnasium vector env. Peer: the first `--peer-episodes` episodes
 timed in full, extrapolated per step to E episodes (stated in the output).
 Final line: JSON {"name", "ours", "peer", "ratio", "unit"}.
 """
@@ -16,10 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import VectorEnv
+from gymnasium.vector.utils import batch_space
 
+from metatoken.envs.task import Task
+from metatoken.evaluate.recorders import Recorder
+from metatoken.evaluate.rollout import play
 from metatoken.models.conditions import ReturnToGo
 from metatoken.models.policy import NOISE_CHUNK, PredictorPolicy
 from metatoken.models.transformer import DecisionTransformer, TransformerConfig
@@ -51,20 +60,53 @@ class LinearEnv:
         return nxt, 1.0 - (nxt**2).mean(-1)
 
 
-def ours(model, condition, env, targets, steps, seed):
-    """All episodes at once through the KV-cached policy; returns actions (E, T, A) and seconds."""
-    rows = np.arange(len(targets))
-    policy = PredictorPolicy(model, condition)
+class LinearVectorEnv(VectorEnv):
+    """LinearEnv's first `num_envs` episodes as a Gymnasium vector env, truncated after `steps` steps."""
+
+    metadata: ClassVar[dict] = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}  # episodes end together
+
+    def __init__(self, num_envs: int, episodes: int, steps: int, seed: int):
+        self.num_envs, self.steps, self.lin = num_envs, steps, LinearEnv(episodes, steps, seed)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS,), np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (ACT,), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.rows = np.arange(num_envs)
+
+    def reset(self, *, seed=None, options=None):
+        self.t, self.obs = 0, self.lin.reset(self.rows)
+        return self.obs, {}
+
+    def step(self, actions):
+        self.obs, reward = self.lin.step(self.rows, self.t, self.obs, np.asarray(actions))
+        self.t += 1
+        false = np.zeros(self.num_envs, bool)
+        return self.obs, reward, false, false | (self.t >= self.steps), {}
+
+
+class Actions(Recorder):
+    """Keeps the actions of every step."""
+
+    def begin(self, num_envs, seeds):
+        self.steps = []
+
+    def record(self, step):
+        self.steps.append(step.action)
+
+
+def linear_task(episodes: int, steps: int, seed: int) -> Task:
+    """The linear env as a task, so the rollout primitive can open it."""
+    if "bench/Linear-v0" not in gym.registry:
+        gym.register("bench/Linear-v0", entry_point=None, vector_entry_point=LinearVectorEnv)
+    return Task("bench-linear", "bench/Linear-v0", {"episodes": episodes, "steps": steps, "seed": seed}, ())
+
+
+def ours(model, condition, task, targets, seed):
+    """All episodes at once through the rollout primitive; returns actions (E, T, A) and seconds."""
+    policy, actions = PredictorPolicy(model, condition), Actions()
     t0 = time.perf_counter()
-    policy.reset(len(rows), target=targets, seed=seed)
-    obs, actions = env.reset(rows), []
-    done = np.zeros(len(rows), bool)
-    for t in range(steps):
-        a = policy.act(obs)
-        obs, r = env.step(rows, t, obs, a)
-        policy.observe(r, done)
-        actions.append(a)
-    return np.stack(actions, 1), time.perf_counter() - t0
+    play(task, policy, len(targets), seed, target=targets, recorders=[actions])
+    return np.stack(actions.steps, 1), time.perf_counter() - t0
 
 
 @torch.inference_mode()
@@ -103,8 +145,8 @@ def main() -> None:
     model, condition = reference_model(args.steps, args.seed)
     env = LinearEnv(args.episodes, args.steps, args.seed)
     targets = np.linspace(100.0, 1000.0, args.episodes)
-    ours(model, condition, env, targets[:4], 50, args.seed)  # warm-up
-    acts, t_ours = ours(model, condition, env, targets, args.steps, args.seed)
+    ours(model, condition, linear_task(args.episodes, 50, args.seed), targets[:4], args.seed)  # warm-up
+    acts, t_ours = ours(model, condition, linear_task(args.episodes, args.steps, args.seed), targets, args.seed)
     t0 = time.perf_counter()
     worst = 0.0
     for row in range(args.peer_episodes):

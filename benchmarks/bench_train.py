@@ -22,7 +22,7 @@ import torch
 from metatoken.data.dataset import Dataset, Episode
 from metatoken.models.conditions import fit_condition
 from metatoken.models.sequences import SequenceSampler
-from metatoken.models.train import TrainConfig, _optimizer, action_nll, build_predictor
+from metatoken.models.train import TrainConfig, action_nll, build_predictor, make_optimizer
 
 B, K, OBS, ACT, DIM, LAYERS, HEADS, MAX_EP = 64, 20, 11, 3, 128, 3, 1, 1000
 
@@ -48,7 +48,7 @@ def ours(data: Dataset, context: int = K):
     model = build_predictor(data, cond, "transformer", d_model=DIM, n_layers=LAYERS, n_heads=HEADS,
                             context=context, max_timestep=MAX_EP, dropout=0.1)
     sampler = SequenceSampler(data, cond, context, discrete=False, seed=0)
-    opt = _optimizer(model, TrainConfig())
+    opt = make_optimizer(model, TrainConfig())
     model.train()
 
     def step() -> None:

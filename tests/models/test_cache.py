@@ -62,7 +62,7 @@ def test_policy_matches_full_window_and_restarts_finished_envs():
                 want = model(torch.tensor(np.array(h["obs"][lo:]))[None], torch.tensor(prevs[lo:])[None],
                              torch.tensor(h["cond"][lo:], dtype=torch.float32)[None],
                              torch.tensor(h["t"][lo:])[None])[0, -1]
-            assert torch.allclose(policy.last_params[i], want, atol=1e-5), (t, i)
+            assert torch.allclose(policy.distribution().params[i], want, atol=1e-5), (t, i)
         reward = np.array([1.0, 0.5])
         done = np.array([t == 5, False])  # env 0 finishes after 6 steps
         policy.observe(reward, done)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from metatoken.models.train import TrainConfig, fit_predictor
+from metatoken.models.train import TrainConfig, TrainHooks, fit_predictor
 
 SMALL = {"d_model": 32, "n_layers": 2, "n_heads": 2, "context": 4, "max_timestep": 16}
 
@@ -52,3 +52,39 @@ def test_training_is_deterministic_with_a_seed(continuous_data):
     assert s1.losses != s3.losses
     assert [s for n, _, s in log.scalars if n == "losses/action_nll"] == [10, 20, 30]
     assert log.progress_calls[-1] == (30, 30) and s1.flops > 0
+
+
+class _CountingHooks(TrainHooks):
+    """Default loss; reports 7 extra tokens per log interval and remembers when it was called."""
+
+    def __init__(self):
+        self.backward_steps, self.log_steps = [], []
+
+    def after_backward(self, step, model):
+        self.backward_steps.append(step)
+        assert any(p.grad is not None for p in model.parameters())  # runs after the backward pass
+        return 0
+
+    def on_log(self, step, model, batch, logger):
+        self.log_steps.append(step)
+        return 7
+
+
+def test_hooks_that_add_nothing_train_exactly_as_the_plain_loop(continuous_data):
+    from metatoken.models.conditions import fit_condition
+    from metatoken.models.sequences import SequenceSampler
+    from metatoken.models.train import build_predictor, train_predictor
+
+    def run(hooks):
+        cond = fit_condition("rtg", continuous_data)
+        net = build_predictor(continuous_data, cond, seed=2, **{**SMALL, "dropout": 0.1})
+        sampler = SequenceSampler(continuous_data, cond, net.context, net.head.discrete, seed=2)
+        stats = train_predictor(net, sampler, TrainConfig(steps=20, batch_size=8, seed=2, log_every=10), None, hooks)
+        return net.state_dict(), stats
+
+    (plain, s0), hooks = run(None), _CountingHooks()
+    hooked, s1 = run(hooks)
+    assert all(torch.equal(plain[k], hooked[k]) for k in plain) and s0.losses == s1.losses
+    assert hooks.backward_steps == list(range(1, 21)) and hooks.log_steps == [10, 20]
+    fpt = 3.0 * build_predictor(continuous_data, fit_condition("rtg", continuous_data), **SMALL).flops_per_token()
+    assert s1.flops - s0.flops == pytest.approx(fpt * 14)

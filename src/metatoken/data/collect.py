@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metatoken import seeds
 from metatoken.data import minari_io
 from metatoken.data.dataset import Dataset
 from metatoken.envs.task import Task
@@ -19,8 +20,7 @@ def collect(task: Task) -> Dataset:
     for b_index, (behaviour, share) in enumerate(zip(task.behaviours, shares)):
         if len(share) == 0:
             continue
-        seed = task.data_seed * 1_000_003 + b_index * 10_007
-        out = rollout(task, behaviour.make(), len(share), seed=seed, record=True)
+        out = rollout(task, behaviour.make(), len(share), seed=seeds.data(task.data_seed, b_index), record=True)
         for ep in out.episodes:
             ep.behaviour = behaviour.name
         episodes.extend(out.episodes)

@@ -1,80 +1,124 @@
-"""KL(pi || pi_ref) in nats per episode, estimated on the policy's own evaluation trajectories.
+"""KL(pi || pi_ref) on the policy's own evaluation trajectories, two ways.
 
-    KL_episode ~= sum_t [log pi(a_t | h_t) - log pi_ref(a_t | h_t)],   a_t ~ pi
+`kl_per_step` (the ruler): at every state h_t the policy visits, the closed-form
+KL(pi(.|h_t) || pi_ref(.|h_t)) between the two policies' distributions (`step_kl`), then
+summed per episode and averaged per visited state:
 
-averaged over episodes (an unbiased Monte Carlo estimate of the sequence-level KL). The
-reference policy is teacher-forced along the same trajectory: it sees the same
-observations and, as its previous action, the action pi actually took.
+    KL_episode = sum_t KL(pi(.|h_t) || pi_ref(.|h_t)),   per_step = sum_e KL_e / sum_e T_e
 
-A policy exposes log-probabilities either with `action_log_prob(action) -> (B,)` (the
-distribution of its last `act`) or, for a PredictorPolicy, through `last_params` and its
-model's head. For continuous actions both densities are taken at the environment action
-(a Gaussian that the env clips has point masses at the bounds, so there the estimate is
-approximate).
+`kl_per_episode` (kept for comparison): the single-sample Monte Carlo estimate
+sum_t [log pi(a_t|h_t) - log pi_ref(a_t|h_t)], a_t ~ pi (unbiased per episode, noisy, and
+for continuous actions taken at densities, so infinite in truth when one policy has point
+masses at the bounds and the other has none).
+
+In both, the reference is teacher-forced along the same trajectory
+(`recorders.TeacherForced`): it sees the same observations and, as its previous action,
+the action pi actually took. Both policies must be `ScoredPolicy`s.
+
+One ruler for every pair of policies (`step_kl`):
+- discrete actions: the exact categorical KL;
+- continuous actions where both are plain Gaussians (`gaussian` family: unbounded spaces):
+  the exact Gaussian KL in environment units;
+- continuous actions where either is bounded (`tanh` predictors, `clipped` PPO): both are
+  scored on one common discretisation of each action dimension: `bins` equal-width bins
+  over the bounds, the two edge bins extended to +-inf so that they hold the bound atoms
+  of a clipped Gaussian (and tanh's mass next to the bounds). The KL of the binned
+  distributions is finite between any two such policies and, by the data-processing
+  inequality, at most the true KL (which is infinite between clipped and tanh policies).
+  Per-dimension distributions are independent, so dimensions add.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from metatoken import seeds
 from metatoken.envs.task import Task
-from metatoken.policy import Policy
+from metatoken.evaluate.recorders import Distributions, LogProbs, TeacherForced, sum_over_episode
+from metatoken.evaluate.rollout import play
+from metatoken.policy import ActionDistribution, Policy, ScoredPolicy
+
+BINS = 64  # per bounded action dimension in the common discretisation
+_FLOOR = 1e-300  # a bin's mass never underflows to 0 (its log stays finite)
 
 
 def has_log_prob(policy: Policy) -> bool:
     """Whether `policy` exposes its action log-probabilities (scripted policies do not)."""
-    return hasattr(policy, "action_log_prob") or hasattr(policy, "last_params")
-
-
-def action_log_prob(policy: Policy, action: np.ndarray) -> np.ndarray:
-    """log pi(action) under the distribution `policy` used at its last act: (B,)."""
-    if hasattr(policy, "action_log_prob"):
-        return np.asarray(policy.action_log_prob(action), dtype=float)
-    params = getattr(policy, "last_params", None)
-    if params is None:
-        raise TypeError(f"{type(policy).__name__} exposes no action log-probabilities")
-    head = policy.model.head
-    a = torch.as_tensor(np.asarray(action))
-    a = a.long() if head.discrete else a.float().reshape(params.shape[0], -1)
-    with torch.no_grad():
-        return (-head.nll(params, a)).double().numpy()
-
-
-def teacher_force(policy: Policy, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
-    """Advance `policy` one step on obs as if it had taken `action`; returns log pi(action): (B,)."""
-    policy.act(obs)
-    logp = action_log_prob(policy, action)
-    if hasattr(policy, "prev"):  # a history-keeping predictor must see the action really taken
-        prev = torch.as_tensor(np.asarray(action))
-        policy.prev = prev.long() if policy.model.head.discrete else prev.float().reshape(policy.prev.shape)
-    return logp
+    return isinstance(policy, ScoredPolicy)
 
 
 def kl_per_episode(
-    task: Task, policy: Policy, reference: Policy, episodes: int, seed: int,
+    task: Task, policy: ScoredPolicy, reference: ScoredPolicy, episodes: int, seed: int,
     target: float | None = None,
 ) -> np.ndarray:
     """Per-episode estimates of KL(policy || reference) in nats on `episodes` episodes: (E,)."""
     n = episodes
     targets = None if target is None else np.full(n, float(target))
-    env = task.make_vec(n)
-    try:
-        obs, _ = env.reset(seed=seed)
-        policy.reset(n, target=targets, seed=seed)
-        reference.reset(n, target=targets if reference.conditioned else None, seed=seed + 7919)
-        alive, kl = np.ones(n, dtype=bool), np.zeros(n)
-        while alive.any():
-            action = policy.act(obs)
-            logp = action_log_prob(policy, action)
-            logq = teacher_force(reference, obs, action)
-            kl += np.where(alive, logp - logq, 0.0)
-            obs, reward, term, trunc, _ = env.step(action)
-            done = np.logical_or(term, trunc) | ~alive
-            r = np.where(alive, np.asarray(reward, float), 0.0)
-            policy.observe(r, done)
-            reference.observe(r, done)
-            alive &= ~np.logical_or(term, trunc)
-    finally:
-        env.close()
-    return kl
+    logp, ref = LogProbs(policy), TeacherForced(reference, seeds.second_policy(seed), targets)
+    play(task, policy, n, seed, target=targets, recorders=[logp, ref])
+    return sum_over_episode([p - q for p, q in zip(logp.steps, ref.steps)], logp.alive)
+
+
+def _gaussian_kl(mp: torch.Tensor, lsp: torch.Tensor, mq: torch.Tensor, lsq: torch.Tensor) -> torch.Tensor:
+    """KL(N(mp, e^lsp) || N(mq, e^lsq)) per element: (...)."""
+    return lsq - lsp + (torch.exp(2 * lsp) + (mp - mq) ** 2) / (2 * torch.exp(2 * lsq)) - 0.5
+
+
+def _env_units(d: ActionDistribution) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and log std of a plain Gaussian in environment units: (B, A) each."""
+    mean, log_std = d.mean.double(), d.log_std.double()
+    return d.loc.double() + d.scale.double() * mean, log_std + torch.log(d.scale.double())
+
+
+def _bin_masses(d: ActionDistribution, edges: torch.Tensor) -> torch.Tensor:
+    """Mass of each bin between consecutive env-unit edges (A, M + 1) per env: (B, A, M)."""
+    mean, std = d.mean.double()[..., None], torch.exp(d.log_std.double())[..., None]  # (B, A, 1)
+    y = (edges - d.loc.double()[:, None]) / d.scale.double()[:, None]  # (A, M + 1) in half-range units
+    if d.family == "tanh":
+        y = torch.atanh(y.clamp(-1.0, 1.0))  # the pre-squash u of each edge (+-inf at the bounds)
+    cdf = torch.special.ndtr((y[None] - mean) / std)  # (B, A, M + 1)
+    return (cdf[..., 1:] - cdf[..., :-1]).clamp_min(_FLOOR)
+
+
+def step_kl(p: ActionDistribution, q: ActionDistribution, bins: int = BINS) -> torch.Tensor:
+    """KL(p || q) in nats for each of B envs under the module's one ruler: (B,) float64."""
+    if p.discrete != q.discrete:
+        raise ValueError("a discrete and a continuous policy have no KL")
+    if p.discrete:
+        lp, lq = torch.log_softmax(p.params.double(), -1), torch.log_softmax(q.params.double(), -1)
+        return (lp.exp() * (lp - lq)).sum(-1)
+    if p.family == "gaussian" and q.family == "gaussian":
+        return _gaussian_kl(*_env_units(p), *_env_units(q)).sum(-1)
+    bounded = p if p.family != "gaussian" else q
+    low, high = bounded.loc.double() - bounded.scale.double(), bounded.loc.double() + bounded.scale.double()
+    inner = low[:, None] + (high - low)[:, None] * torch.arange(1, bins, dtype=torch.float64) / bins  # (A, M - 1)
+    inf = torch.full_like(low[:, None], torch.inf)
+    edges = torch.cat([-inf, inner, inf], 1)  # (A, M + 1): the edge bins hold the bounds
+    mp, mq = _bin_masses(p, edges), _bin_masses(q, edges)  # (B, A, M)
+    return (mp * (mp.log() - mq.log())).sum((-1, -2))
+
+
+@dataclass(frozen=True)
+class StepKL:
+    """The closed-form KL(pi || pi_ref) along a policy's evaluation episodes."""
+
+    per_episode: np.ndarray  # (E,) nats: sum over each episode's steps
+    per_step: float  # nats per visited state: all episodes' sums over all their steps
+
+
+def kl_per_step(
+    task: Task, policy: ScoredPolicy, reference: ScoredPolicy, episodes: int, seed: int,
+    target: float | None = None, bins: int = BINS,
+) -> StepKL:
+    """Closed-form KL(policy || reference) at every state the policy visits in `episodes` episodes."""
+    n = episodes
+    targets = None if target is None else np.full(n, float(target))
+    mine, ref = Distributions(policy), TeacherForced(reference, seeds.second_policy(seed), targets,
+                                                     keep_distributions=True)
+    play(task, policy, n, seed, target=targets, recorders=[mine, ref])
+    steps = [step_kl(p, q, bins).numpy() for p, q in zip(mine.steps, ref.distributions)]
+    per_episode = sum_over_episode(steps, mine.alive)
+    return StepKL(per_episode, float(per_episode.sum() / sum(a.sum() for a in mine.alive)))

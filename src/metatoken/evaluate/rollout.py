@@ -1,19 +1,27 @@
-"""Batched rollouts: B episodes stepped in lockstep through one vectorised env.
+"""The one rollout primitive: B episodes of a policy stepped in lockstep through one vector env.
 
 Every environment runs exactly one episode. Environments that finish early keep being
-stepped by the vector env (its autoreset) but their outputs are masked out, so each
-episode's record ends at its own termination or truncation.
+stepped by the vector env (its autoreset) but are masked: their rewards are zeroed, the
+policy hears `done` for them on every later step, and recorders see `alive` False, so each
+episode's record ends at its own termination or truncation. What a caller keeps is chosen
+by recorders (`evaluate/recorders.py`); `rollout` is evaluation's view with the outcomes,
+the audit and optionally whole episodes.
+
+This is the only module that steps a vector env for a batch of policy episodes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import gymnasium as gym
 import numpy as np
 
 from metatoken.data.dataset import Episode
 from metatoken.envs.task import Task
-from metatoken.policy import Policy
+from metatoken.evaluate.recorders import Episodes, Outcomes, Recorder, Transition
+from metatoken.policy import Policy, Seeds, env_seeds
 
 
 @dataclass
@@ -27,13 +35,14 @@ class Rollouts:
     target: np.ndarray  # (E,) commanded condition (NaN for unconditioned policies)
     exploits_fired: list[set[str]] = field(default_factory=list)  # names, per episode
     episodes: list[Episode] = field(default_factory=list)  # filled when record=True
-    implementations: list[str] = field(default_factory=list)  # info["implementation"] at each episode's end
+    implementations: list[str] = field(default_factory=list)  # audit label at the final step ("" if none)
 
     def __len__(self) -> int:
         return len(self.returns)
 
     @staticmethod
     def concat(parts: list[Rollouts]) -> Rollouts:
+        """One Rollouts of all parts' episodes, in order."""
         return Rollouts(
             *(np.concatenate([getattr(p, f) for p in parts]) for f in
               ("returns", "lengths", "intended", "exploit_steps", "target")),
@@ -43,82 +52,142 @@ class Rollouts:
         )
 
 
-def _audit(info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(intended so far, exploit name) per env; NaN / "" where the env reports no audit."""
-    intended = np.asarray(info.get("intended", np.full(n, np.nan)), dtype=float)
-    exploit = np.asarray(info.get("exploit", np.full(n, "", dtype=object)), dtype=object)
-    exploit = np.where(exploit == None, "", exploit)
-    return intended, exploit
+@dataclass(frozen=True)
+class Played:
+    """What `play` itself reports; everything else is in its recorders."""
+
+    env_steps: int  # steps of envs whose episode was still running (finished envs not counted)
+    finished: np.ndarray  # (B,) bool: the episode ended (False only when max_steps cut it)
+
+
+def _runs(seeds: list[int]) -> list[list[int]]:
+    """Split a seed list into maximal runs of consecutive seeds [s, s + 1, ...]."""
+    runs = [[seeds[0]]]
+    for s in seeds[1:]:
+        if s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+class _Lockstep:
+    """Several vector envs stepped as one batch (their outputs concatenated in order)."""
+
+    def __init__(self, envs: list[gym.vector.VectorEnv], sizes: list[int]):
+        self.envs, self.bounds = envs, np.cumsum([0, *sizes])
+
+    def step(self, actions: np.ndarray):
+        outs = [env.step(actions[lo:hi]) for env, lo, hi in zip(self.envs, self.bounds[:-1], self.bounds[1:])]
+        obs, rew, term, trunc = (np.concatenate([o[k] for o in outs]) for k in range(4))
+        return obs, rew, term, trunc, _concat_infos([o[4] for o in outs], np.diff(self.bounds))
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def _concat_infos(infos: list[dict], sizes: np.ndarray) -> dict:
+    """Vector-env infos of consecutive parts as one: a key a part lacks is None there (mask False)."""
+    out = {}
+    for key in dict.fromkeys(k for info in infos for k in info):
+        parts = [np.asarray(info[key]) if key in info else
+                 np.zeros(n, bool) if key.startswith("_") else np.full(n, None, dtype=object)
+                 for info, n in zip(infos, sizes)]
+        out[key] = np.concatenate(parts) if len({p.dtype for p in parts}) == 1 else \
+            np.concatenate([p.astype(object) for p in parts])
+    return out
+
+
+def _open(task: Task, seeds: list[int]):
+    """A batch of len(seeds) envs, env i reset with seeds[i]; returns (env, first observations).
+
+    One vector env when it can seed each env (a consecutive run is passed as one int, which
+    every vector env takes as env i: seed + i; otherwise a list). A vector env that takes
+    only one seed (GlitchGrid's, CartPole's) is opened once per consecutive run of seeds and
+    stepped in lockstep, so every episode starts exactly as in a rollout of its run alone.
+    """
+    runs = _runs(seeds)
+    env = task.make_vec(len(seeds))
+    try:
+        return env, env.reset(seed=seeds[0] if len(runs) == 1 else seeds)[0]
+    except (gym.error.Error, TypeError, ValueError):
+        env.close()
+    envs = [task.make_vec(len(run)) for run in runs]
+    obs = np.concatenate([e.reset(seed=run[0])[0] for e, run in zip(envs, runs)])
+    return _Lockstep(envs, [len(run) for run in runs]), obs
+
+
+def play(
+    task: Task,
+    policy: Policy,
+    num_envs: int,
+    seed: Seeds,
+    *,
+    policy_seed: Seeds | None = None,
+    target: np.ndarray | None = None,
+    deterministic: bool = False,
+    recorders: Sequence[Recorder] = (),
+    max_steps: int | None = None,
+) -> Played:
+    """Step `num_envs` episodes of `policy` in lockstep until all end (or the next step would pass max_steps).
+
+    `seed` seeds the envs (an int: env i takes seed + i; or one per env); the policy's
+    sampling streams take `policy_seed` (default: the env seeds). `target` (B,) is the
+    commanded condition per env for conditioned policies.
+    """
+    n = num_envs
+    seeds = env_seeds(seed, n)
+    env, obs = _open(task, seeds)
+    try:
+        policy.reset(n, target=target, seed=_compact(seeds if policy_seed is None else policy_seed),
+                     deterministic=deterministic)
+        for r in recorders:
+            r.begin(n, seeds)
+        alive, steps, t = np.ones(n, dtype=bool), 0, 0
+        while alive.any() and (max_steps is None or steps + int(alive.sum()) <= max_steps):
+            action = policy.act(obs)
+            next_obs, reward, term, trunc, info = env.step(action)
+            reward = np.where(alive, np.asarray(reward, dtype=float), 0.0)  # (B,)
+            step = Transition(t, obs, action, reward, term, trunc, info, alive.copy())
+            for r in recorders:
+                r.record(step)
+            policy.observe(reward, step.done | ~alive)
+            steps += int(alive.sum())
+            alive &= ~step.done
+            obs, t = next_obs, t + 1
+        for r in recorders:
+            r.end(obs)
+    finally:
+        env.close()
+    return Played(steps, ~alive)
+
+
+def _compact(seed: Seeds) -> Seeds:
+    """A seed list [s, s + 1, ...] as the int s (which every policy takes, scripted ones included)."""
+    if isinstance(seed, (int, np.integer)):
+        return int(seed)
+    s = [int(x) for x in seed]
+    return s[0] if s == list(range(s[0], s[0] + len(s))) else s
 
 
 def rollout(
     task: Task,
     policy: Policy,
     num_episodes: int,
-    seed: int,
+    seed: Seeds,
     target: float | np.ndarray | None = None,
     deterministic: bool = False,
     record: bool = False,
+    recorders: Sequence[Recorder] = (),
 ) -> Rollouts:
-    """Run `num_episodes` episodes of `policy` on `task` in one batch."""
+    """Run `num_episodes` episodes of `policy` on `task` in one batch; env i and its policy noise take seed + i."""
     n = num_episodes
     targets = None if target is None else np.broadcast_to(np.asarray(target, float), (n,)).copy()
-    env = task.make_vec(n)
-    try:
-        obs, _ = env.reset(seed=seed)
-        policy.reset(n, target=targets, seed=seed, deterministic=deterministic)
-        alive = np.ones(n, dtype=bool)
-        ret, length, exploit_steps = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, np.int64)
-        intended = np.full(n, np.nan)
-        fired: list[set[str]] = [set() for _ in range(n)]
-        implementations = [""] * n
-        trace: list[tuple] = []
-        while alive.any():
-            action = policy.act(obs)
-            next_obs, reward, term, trunc, info = env.step(action)
-            reward = np.asarray(reward, dtype=float)
-            done = np.logical_or(term, trunc)
-            itd, exp = _audit(info, n)
-            ret += np.where(alive, reward, 0.0)
-            length += alive
-            intended = np.where(alive, itd, intended)
-            hit = alive & (exp != "")
-            exploit_steps += hit
-            for i in np.flatnonzero(hit):
-                fired[i].add(str(exp[i]))
-            for i in np.flatnonzero(alive & done & ("implementation" in info)):
-                implementations[i] = str(info["implementation"][i] or "")
-            if record:
-                trace.append((obs, action, reward, term, trunc, itd, exp != ""))
-            policy.observe(np.where(alive, reward, 0.0), done | ~alive)
-            alive &= ~done
-            obs = next_obs
-    finally:
-        env.close()
-    out = Rollouts(ret, length, intended, exploit_steps,
-                   np.full(n, np.nan) if targets is None else targets, fired, implementations=implementations)
-    if record:
-        out.episodes = _episodes(trace, obs, length, seed)
-    return out
-
-
-def _episodes(trace: list[tuple], last_obs: np.ndarray, length: np.ndarray, seed: int) -> list[Episode]:
-    """Cut the lockstep trace into one Episode per env."""
-    obs, act, rew, term, trunc, itd, exp = (np.stack(x) for x in zip(*trace))  # each (T, B, ...)
-    episodes = []
-    for i in range(obs.shape[1]):
-        t = int(length[i])
-        # The observation after the last step: the env autoresets on the following step,
-        # so step t's next_obs is the trace's obs at t (or the final obs of the loop).
-        final = obs[t, i] if t < obs.shape[0] else last_obs[i]
-        episodes.append(Episode(
-            observations=np.concatenate([obs[:t, i], final[None]]),
-            actions=act[:t, i],
-            rewards=rew[:t, i],
-            terminations=term[:t, i].astype(bool),
-            truncations=trunc[:t, i].astype(bool),
-            intended=itd[:t, i],
-            exploit=exp[:t, i].astype(bool),
-            seed=seed + i,
-        ))
-    return episodes
+    outcomes, episodes = Outcomes(), Episodes()
+    play(task, policy, n, seed, target=targets, deterministic=deterministic,
+         recorders=[outcomes, *([episodes] if record else []), *recorders])
+    o = outcomes
+    return Rollouts(o.returns, o.lengths, o.intended, o.exploit_steps,
+                    np.full(n, np.nan) if targets is None else targets, o.exploits_fired,
+                    episodes.episodes if record else [], o.implementations)

@@ -1,11 +1,17 @@
 """`kl-finetune`: pretrain a `bc` or `condition` predictor, then maximise reward - beta * KL(pi || pi_base) online.
 
-Policy gradient with a leave-one-out baseline (RLOO): each iteration plays `groups` x `k`
-episodes (a group shares its start), scores each episode by its return minus beta times
-its summed log-ratio log pi/pi_base (the sequence KL estimate), and steps on
--(A_i * sum_t log pi(a_t|h_t)). The whole update is reward-derived (reward_grad_share 1
-during fine-tuning); the ledger's share is weighted by gradient norm over all steps,
-pretraining included.
+Policy gradient with a leave-one-out baseline (RLOO, `methods/online.py: rloo_pg_loss`):
+each iteration plays `groups` x `k` episodes (a group shares its start), and steps on
+
+    (1/N) sum_i [ -A_i sum_t log pi(a_t|h_t) + beta sum_t KL(pi(.|h_t) || pi_base(.|h_t)) ],
+
+with A_i the episode's return minus the mean return of the other k - 1 (reward only) and
+the per-state KL in closed form at the visited states (pi_base is teacher-forced along
+each episode while it is collected). The KL term is not a score-function estimate of the
+log-ratio, and it holds the visited states fixed: it does not carry the KL still to come
+into the advantage. The whole fine-tuning update counts as reward-derived
+(reward_grad_share 1 during fine-tuning); the ledger's share is weighted by gradient norm
+over all steps, pretraining included.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from metatoken import seeds
 from metatoken.evaluate.evaluate import command_levels
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
 from metatoken.methods.condition import ConditionParams
@@ -58,7 +65,7 @@ class KLFinetune:
         per_token = 3.0 * model.flops_per_token() * model.context
         while updates < budget.gradient_steps - pre and env_steps < budget.env_steps:
             model.eval()  # rollouts and the gradient both use the dropout-free policy that acts
-            groups, used = collect(task, policy, p.groups, p.k, seed * 100_003 + updates * p.groups,
+            groups, used = collect(task, policy, p.groups, p.k, seeds.online(seed, updates * p.groups),
                                    budget.env_steps - env_steps, target, base)
             env_steps += used
             flops += 2 * used * model.flops_per_token()  # policy + base forward per step

@@ -2,10 +2,12 @@
 
     g = grad NLL(data) + lambda * grad RLOO(return)        (one combined, clipped AdamW step)
 
-The supervised part is exactly the predictor's training loop (same seeding, windows,
-optimiser, schedule and clipping), so lambda = 0 takes no online steps and yields the
-`bc` weights bit for bit. With lambda > 0, every `pg_every` steps a fresh batch of
-`groups` x `k` online episodes adds the reward term while env steps remain; the ledger's
+The supervised part is the house's one training loop (`models/train.py: train_predictor`)
+run exactly as `bc` runs it; the reward term is a `TrainHooks.after_backward` that adds
+lambda x the RLOO gradient to the data gradient before clipping. With lambda = 0 the hook
+adds nothing and takes no online steps, so the weights are `bc`'s bit for bit by
+construction. With lambda > 0, every `pg_every` steps a fresh batch of `groups` x `k`
+online episodes adds the reward term while env steps remain; the ledger's
 reward_grad_share is sum ||lambda g_rl|| / sum (||g_sl|| + ||lambda g_rl||) over all steps.
 """
 
@@ -14,14 +16,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 from pydantic import Field
+from torch import nn
 
+from metatoken import seeds
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
 from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.methods.online import collect, grad_norm, rloo_pg_loss
 from metatoken.models.policy import PredictorPolicy
-from metatoken.models.train import _optimizer, action_nll
+from metatoken.models.train import TrainHooks, train_predictor
 
 
 class MixtureParams(BCParams):
@@ -32,6 +35,47 @@ class MixtureParams(BCParams):
     steps_per_episode: int = Field(32, ge=1)
 
 
+class PolicyGradientTerm(TrainHooks):
+    """Adds lambda x the RLOO gradient of a fresh online batch to the data gradient every `pg_every` steps."""
+
+    def __init__(self, p: MixtureParams, task, policy: PredictorPolicy, budget: Budget, seed: int, logger: Logger):
+        self.p, self.task, self.policy, self.budget, self.seed, self.logger = p, task, policy, budget, seed, logger
+        self.rng = np.random.default_rng(seed)
+        self.env_steps, self.pg_updates, self.norm_sl, self.norm_rl, self.rollout_flops = 0, 0, 0.0, 0.0, 0.0
+
+    def after_backward(self, step: int, model: nn.Module) -> int:
+        p = self.p
+        if p.lam == 0:
+            return 0
+        params = list(model.parameters())
+        self.norm_sl += grad_norm([q.grad for q in params])
+        if step % p.pg_every or self.env_steps >= self.budget.env_steps:
+            return 0
+        g_sl = [q.grad.clone() if q.grad is not None else None for q in params]
+        model.eval()  # collect and score with the dropout-free policy that acts
+        groups, used = collect(self.task, self.policy, p.groups, p.k, seeds.online(self.seed, step),
+                               self.budget.env_steps - self.env_steps)
+        self.env_steps += used
+        self.rollout_flops += used * model.flops_per_token()
+        tokens = 0
+        if groups:
+            for q in params:
+                q.grad = None
+            pg, info = rloo_pg_loss(model, groups, 0.0, p.steps_per_episode, self.rng)
+            (p.lam * pg).backward()
+            self.norm_rl += grad_norm([q.grad for q in params])
+            for q, g in zip(params, g_sl):
+                q.grad = g if q.grad is None else (q.grad if g is None else q.grad + g)
+            tokens = sum(len(g) for g in groups) * p.steps_per_episode * model.context
+            self.pg_updates += 1
+            self.logger.scalar("charts/episodic_return", info["episodic_return"], step)
+        else:
+            for q, g in zip(params, g_sl):
+                q.grad = g
+        model.train()
+        return tokens
+
+
 class Mixture:
     def __init__(self, params: MixtureParams):
         self.params = params
@@ -40,55 +84,13 @@ class Mixture:
         p, t0 = self.params, time.perf_counter()
         cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
         policy = PredictorPolicy(model, cond)
-        # As train_predictor, step for step, so lambda = 0 reproduces bc exactly.
-        torch.manual_seed(cfg.seed)
-        opt = _optimizer(model, cfg)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
-        rng = np.random.default_rng(seed)
-        params = list(model.parameters())
-        env_steps, tokens, pg_updates, norm_sl, norm_rl, rollout_flops = 0, 0, 0, 0.0, 0.0, 0.0
-        model.train()
-        for step in range(1, cfg.steps + 1):
-            batch = sampler.sample(cfg.batch_size)
-            loss = action_nll(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            tokens += int(batch.mask.sum())
-            if p.lam > 0:
-                norm_sl += grad_norm([q.grad for q in params])
-            if p.lam > 0 and step % p.pg_every == 0 and env_steps < budget.env_steps:
-                g_sl = [q.grad.clone() if q.grad is not None else None for q in params]
-                model.eval()  # collect and score with the dropout-free policy that acts
-                groups, used = collect(task, policy, p.groups, p.k, seed * 100_003 + step,
-                                       budget.env_steps - env_steps)
-                env_steps += used
-                rollout_flops += used * model.flops_per_token()
-                if groups:
-                    opt.zero_grad(set_to_none=True)
-                    pg, info = rloo_pg_loss(model, groups, 0.0, p.steps_per_episode, rng)
-                    (p.lam * pg).backward()
-                    norm_rl += grad_norm([q.grad for q in params])
-                    for q, g in zip(params, g_sl):
-                        q.grad = g if q.grad is None else (q.grad if g is None else q.grad + g)
-                    tokens += sum(len(g) for g in groups) * p.steps_per_episode * model.context
-                    pg_updates += 1
-                    logger.scalar("charts/episodic_return", info["episodic_return"], step)
-                else:
-                    for q, g in zip(params, g_sl):
-                        q.grad = g
-                model.train()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            sched.step()
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                logger.scalar("losses/action_nll", loss.item(), step)
-                logger.progress(step, cfg.steps)
-        model.eval()
-        share = norm_rl / (norm_rl + norm_sl) if norm_rl > 0 else 0.0
-        ledger = Ledger(online_env_steps=env_steps, reward_queries=env_steps, reward_grad_share=share,
-                        gradient_steps=cfg.steps, wall_time_s=time.perf_counter() - t0,
-                        train_flops=3.0 * model.flops_per_token() * tokens + rollout_flops)
-        logger.scalar("charts/pg_updates", pg_updates, cfg.steps)
+        term = PolicyGradientTerm(p, task, policy, budget, seed, logger)
+        stats = train_predictor(model, sampler, cfg, logger, term)
+        share = term.norm_rl / (term.norm_rl + term.norm_sl) if term.norm_rl > 0 else 0.0
+        ledger = Ledger(online_env_steps=term.env_steps, reward_queries=term.env_steps, reward_grad_share=share,
+                        gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
+                        train_flops=stats.flops + term.rollout_flops)
+        logger.scalar("charts/pg_updates", term.pg_updates, cfg.steps)
         return TrainedPolicy(policy, ledger)
 
 

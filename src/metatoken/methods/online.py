@@ -1,22 +1,24 @@
 """Online policy-gradient plumbing shared by `kl-finetune` and `mixture` (predictor policies).
 
-`collect` plays groups of episodes with a PredictorPolicy and records exactly the inputs
-its model consumed at every step (obs, previous action, condition, timestep), so that
-`window_params` can recompute pi(. | h_t) with gradients over the same K-step
-windows the KV-cached rollout attended to. RLOO: the k episodes of a group start from the
-same seed, and each episode's baseline is the mean score of the other k - 1.
+`collect` plays groups of episodes with a PredictorPolicy through the rollout primitive
+and records exactly the inputs its model consumed at every step (obs, previous action,
+condition, timestep), so that `window_params` can recompute pi(. | h_t) with gradients
+over the same K-step windows the KV-cached rollout attended to. RLOO: the k episodes of a
+group start from the same seed, and each episode's baseline is the mean score of the
+other k - 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
 import torch
 
+from metatoken import seeds
 from metatoken.envs.task import Task
-from metatoken.evaluate.kl import action_log_prob, teacher_force
+from metatoken.evaluate.recorders import LogProbs, ModelInputs, Outcomes, TeacherForced
+from metatoken.evaluate.rollout import play
 from metatoken.models.policy import PredictorPolicy
 
 
@@ -43,61 +45,41 @@ def collect(task: Task, policy: PredictorPolicy, groups: int, k: int, seed: int,
     """Play `groups` x `k` episodes (a group shares its start seed) within `max_steps` env steps.
 
     Returns the complete groups and the env steps used; an episode cut by the step limit
-    drops its whole group, so the baseline stays leave-one-out.
+    drops its whole group, so the baseline stays leave-one-out. Envs that take only one
+    seed start every episode independently: the leave-one-out baseline stays unbiased,
+    only noisier. The policy's env i samples with seed + i; the base's stream is
+    `seeds.second_policy(seed)`.
     """
     n = groups * k
     targets = None if target is None else np.full(n, float(target))
-    env = task.make_vec(n)
-    steps = 0
-    try:
-        try:
-            obs, _ = env.reset(seed=[seed + g for g in range(groups) for _ in range(k)])
-        except (gym.error.Error, TypeError, ValueError):
-            # Envs that take one seed: episodes are independent, so the leave-one-out
-            # baseline stays unbiased, only noisier.
-            obs, _ = env.reset(seed=seed)
-        policy.reset(n, target=targets, seed=seed)
-        if base is not None:
-            base.reset(n, target=targets if base.conditioned else None, seed=seed + 7919)
-        alive, rec = np.ones(n, dtype=bool), []
-        ret = np.zeros(n)
-        while alive.any() and steps + alive.sum() <= max_steps:
-            inputs = (torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(n, -1),
-                      policy.prev.clone(), torch.from_numpy(policy.cond.copy()), policy.t.clone())
-            action = policy.act(obs)
-            logp = action_log_prob(policy, action)
-            logq = teacher_force(base, obs, action) if base is not None else np.zeros(n)
-            qparams = base.last_params.clone() if base is not None else torch.zeros(n, 0)
-            obs, reward, term, trunc, _ = env.step(action)
-            steps += int(alive.sum())
-            r = np.where(alive, np.asarray(reward, float), 0.0)
-            ret += r
-            done = np.logical_or(term, trunc)
-            rec.append((*inputs, policy.prev.clone(), logp, logq, qparams, alive.copy()))
-            policy.observe(r, done | ~alive)
-            if base is not None:
-                base.observe(r, done | ~alive)
-            alive &= ~done
-    finally:
-        env.close()
-    finished = ~alive
+    outcomes, logp, inputs = Outcomes(), LogProbs(policy), ModelInputs(policy)
+    recorders = [outcomes, logp, inputs]
+    forced = None if base is None else TeacherForced(base, seeds.second_policy(seed), targets,
+                                                     keep_distributions=True)
+    recorders += [] if forced is None else [forced]
+    played = play(task, policy, n, [seed + g for g in range(groups) for _ in range(k)], policy_seed=seed,
+                  target=targets, recorders=recorders, max_steps=max_steps)
     out = []
     for g in range(groups):
         idx = range(g * k, (g + 1) * k)
-        if all(finished[i] for i in idx):
-            out.append([_trajectory(rec, i, ret[i]) for i in idx])
-    return out, steps
+        if all(played.finished[i] for i in idx):
+            out.append([_trajectory(inputs, logp, forced, i, outcomes.returns[i]) for i in idx])
+    return out, played.env_steps
 
 
-def _trajectory(rec: list[tuple], i: int, ret: float) -> Trajectory:
-    T = sum(int(r[-1][i]) for r in rec)
-    obs, prev, cond, t, act, logp, logq, qparams, _ = zip(*rec[:T])
-    q = torch.stack([x[i] for x in qparams])  # (T, P)
-    return Trajectory(torch.stack([o[i] for o in obs]), torch.stack([p[i] for p in prev]),
-                      torch.stack([a[i] for a in act]), torch.stack([c[i] for c in cond]),
-                      torch.stack([s[i] for s in t]), float(ret),
-                      np.array([x[i] for x in logp]), np.array([x[i] for x in logq]),
-                      q if q.shape[-1] else None)
+def _trajectory(inputs: ModelInputs, logp: LogProbs, forced: TeacherForced | None, i: int, ret: float) -> Trajectory:
+    """Env i's episode: its steps are the first T of the lockstep trace (T = its length)."""
+    T = sum(int(a[i]) for a in inputs.alive)
+    steps = inputs.inputs[:T]
+    if forced is None:
+        logq, q = np.zeros(T), None
+    else:
+        logq = np.array([x[i] for x in forced.steps[:T]])
+        q = torch.stack([d.params[i] for d in forced.distributions[:T]]).clone()  # (T, P)
+    return Trajectory(torch.stack([s.obs[i] for s in steps]), torch.stack([s.prev_action[i] for s in steps]),
+                      torch.stack([a[i] for a in inputs.actions[:T]]), torch.stack([s.cond[i] for s in steps]),
+                      torch.stack([s.timestep[i] for s in steps]), float(ret),
+                      np.array([x[i] for x in logp.steps[:T]]), logq, q)
 
 
 def window_params(model: torch.nn.Module, traj: Trajectory, steps: np.ndarray) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from pydantic import BaseModel, ConfigDict, Field
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -93,7 +94,8 @@ class PPOMethod:
         model.learn(total_timesteps=total, callback=_Progress(logger, total))
         env.close()
         obs_dim = int(np.prod(env.observation_space.shape))
-        act_out = env.action_space.n if hasattr(env.action_space, "n") else int(np.prod(env.action_space.shape))
+        space = env.action_space
+        act_out = int(space.n) if isinstance(space, spaces.Discrete) else int(np.prod(space.shape))
         fwd = mlp_flops([obs_dim, *p.net_arch, act_out]) + mlp_flops([obs_dim, *p.net_arch, 1])
         flops = fwd * model.num_timesteps + 3 * fwd * p.batch_size * grad_steps[0]
         ledger = Ledger(online_env_steps=int(model.num_timesteps), reward_queries=int(model.num_timesteps),

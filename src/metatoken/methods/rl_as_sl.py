@@ -5,13 +5,21 @@ On each reference window the policy samples its own action a ~ pi(.|h) and is pa
     r(h, a) = 1[a = a_data] / pi(a | h)                      (discrete; exact)
     r(h, a) = N(a - a_data; 0, (bandwidth * scale)^2) / pi(a | h)   (continuous; kernel-smoothed)
 
-so E_{a~pi}[r grad log pi(a|h)] = grad log pi(a_data|h) (exactly for discrete actions; for
-continuous ones up to the kernel's smoothing, which vanishes as bandwidth -> 0). It is
-the `bc` gradient reached through "RL" with extra variance, which this method measures:
-every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl, the
-variance of one minibatch's gradient estimate (two independent half-batches:
-||g_A - g_B||^2 / 2 per half, scaled to the full batch). No env steps, no reward queries
-beyond the data; the update is reward-derived in form (reward_grad_share 1).
+For discrete actions E_{a~pi}[r grad log pi(a|h)] = grad log pi(a_data|h) exactly: the
+`bc` gradient reached through "RL" with extra variance. For continuous actions the pi(a)
+cancels against the sampling density and the estimator's mean is the kernel-smoothed
+supervised gradient
+
+    E_{a~pi}[r grad log pi(a|h)] = integral over the action bounds of K(a - a_data) grad log pi(a|h) da,
+
+the SL gradient at data actions jittered by the kernel (mass jittered outside the bounds
+drops out). It equals the SL gradient only as bandwidth -> 0; at a finite bandwidth it can
+point elsewhere. The method runs the house's one supervised loop with this surrogate as
+the loss. Every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl,
+the variance of one minibatch's gradient estimate, measured in eval mode and averaged over
+`PROBE_PAIRS` random half-batch splits (||g_A - g_B||^2 / 2 per half, scaled to the full
+batch). No env steps, no reward queries beyond the data; the update is reward-derived in
+form (reward_grad_share 1).
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from metatoken import seeds
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
 from metatoken.methods.bc import BCParams, bc_setup
-from metatoken.methods.online import grad_norm
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch
-from metatoken.models.train import _optimizer, action_nll
+from metatoken.models.train import TrainHooks, action_nll, train_predictor
+
+PROBE_PAIRS = 8  # random half-batch splits per variance probe
 
 
 class RLAsSLParams(BCParams):
@@ -57,9 +67,8 @@ def rl_as_sl_loss(model: torch.nn.Module, batch: SequenceBatch, generator: torch
     return -(reward * logp * m).sum() / m.sum()
 
 
-def _half(batch: SequenceBatch, part: int) -> SequenceBatch:
-    n = batch.obs.shape[0] // 2
-    return SequenceBatch(*(x[part * n:(part + 1) * n] for x in batch))
+def _rows(batch: SequenceBatch, rows: torch.Tensor) -> SequenceBatch:
+    return SequenceBatch(*(x[rows] for x in batch))
 
 
 def _grads(model: torch.nn.Module, loss: torch.Tensor) -> torch.Tensor:
@@ -69,14 +78,51 @@ def _grads(model: torch.nn.Module, loss: torch.Tensor) -> torch.Tensor:
 
 
 def grad_variances(model, batch: SequenceBatch, generator: torch.Generator, bandwidth: float,
-                   max_weight: float) -> tuple[float, float]:
-    """(RL, SL) variance (trace) of one full-batch gradient estimate, from two independent half-batches."""
-    a, b = _half(batch, 0), _half(batch, 1)
-    rl = _grads(model, rl_as_sl_loss(model, a, generator, bandwidth, max_weight)) - \
-        _grads(model, rl_as_sl_loss(model, b, generator, bandwidth, max_weight))
-    sl = _grads(model, action_nll(model, a)) - _grads(model, action_nll(model, b))
-    # ||g_A - g_B||^2 / 2 is the variance of a half-batch estimate; a full batch has half of it.
-    return float(rl.pow(2).sum()) / 4, float(sl.pow(2).sum()) / 4
+                   max_weight: float, pairs: int = PROBE_PAIRS) -> tuple[float, float]:
+    """(RL, SL) variance (trace) of one full-batch gradient estimate, averaged over `pairs` random half-batch splits.
+
+    Measured in eval mode, so dropout's noise is not counted as the estimator's. The two
+    halves of a split are independent samples, so ||g_A - g_B||^2 / 2 is unbiased for the
+    variance of a half-batch estimate, and a full batch has half of it; every split draws
+    fresh actions a ~ pi for the RL estimate.
+    """
+    was_training, n = model.training, batch.obs.shape[0] // 2
+    model.eval()
+    rl_sum = sl_sum = 0.0
+    for _ in range(pairs):
+        order = torch.randperm(2 * n, generator=generator)
+        a, b = _rows(batch, order[:n]), _rows(batch, order[n:])
+        rl = _grads(model, rl_as_sl_loss(model, a, generator, bandwidth, max_weight)) - \
+            _grads(model, rl_as_sl_loss(model, b, generator, bandwidth, max_weight))
+        sl = _grads(model, action_nll(model, a)) - _grads(model, action_nll(model, b))
+        rl_sum, sl_sum = rl_sum + float(rl.pow(2).sum()) / 4, sl_sum + float(sl.pow(2).sum()) / 4
+    model.train(was_training)
+    return rl_sum / pairs, sl_sum / pairs
+
+
+class ReinforceAsSL(TrainHooks):
+    """The supervised loop with rl-as-sl's REINFORCE surrogate as its loss, probing gradient variances when it logs."""
+
+    loss_name = "losses/rl_as_sl_surrogate"
+
+    def __init__(self, p: RLAsSLParams, seed: int):
+        self.p = p
+        self.gen = torch.Generator().manual_seed(seeds.auxiliary(seed))  # the sampled actions a ~ pi
+        self.var_rl: list[float] = []
+        self.var_sl: list[float] = []
+
+    def loss(self, model: torch.nn.Module, batch: SequenceBatch) -> torch.Tensor:
+        return rl_as_sl_loss(model, batch, self.gen, self.p.bandwidth, self.p.max_weight)
+
+    def on_log(self, step: int, model: torch.nn.Module, batch: SequenceBatch, logger: Logger) -> int:
+        vr, vs = grad_variances(model, batch, self.gen, self.p.bandwidth, self.p.max_weight)
+        self.var_rl.append(vr)
+        self.var_sl.append(vs)
+        logger.scalar("charts/grad_variance_rl", vr, step)
+        logger.scalar("charts/grad_variance_sl", vs, step)
+        with torch.no_grad():
+            logger.scalar("losses/action_nll", action_nll(model, batch).item(), step)
+        return 2 * PROBE_PAIRS * int(batch.mask.sum())  # per split, two half-batch gradients of each kind
 
 
 class RLAsSL:
@@ -86,37 +132,12 @@ class RLAsSL:
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
         cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed + 1)
-        opt = _optimizer(model, cfg)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
-        tokens, var_rl, var_sl = 0, [], []
-        model.train()
-        for step in range(1, cfg.steps + 1):
-            batch = sampler.sample(cfg.batch_size)
-            loss = rl_as_sl_loss(model, batch, gen, p.bandwidth, p.max_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = grad_norm([q.grad for q in model.parameters()])
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            tokens += int(batch.mask.sum())
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                vr, vs = grad_variances(model, batch, gen, p.bandwidth, p.max_weight)
-                var_rl.append(vr)
-                var_sl.append(vs)
-                tokens += 2 * int(batch.mask.sum())
-                logger.scalar("charts/grad_variance_rl", vr, step)
-                logger.scalar("charts/grad_variance_sl", vs, step)
-                logger.scalar("charts/grad_norm", norm, step)
-                with torch.no_grad():
-                    logger.scalar("losses/action_nll", action_nll(model, batch).item(), step)
-                logger.progress(step, cfg.steps)
-        model.eval()
-        logger.scalar("charts/grad_variance_ratio", float(np.mean(var_rl) / max(np.mean(var_sl), 1e-30)), cfg.steps)
-        ledger = Ledger(reward_grad_share=1.0, gradient_steps=cfg.steps, wall_time_s=time.perf_counter() - t0,
-                        train_flops=3.0 * model.flops_per_token() * tokens)
+        hooks = ReinforceAsSL(p, seed)
+        stats = train_predictor(model, sampler, cfg, logger, hooks)
+        ratio = float(np.mean(hooks.var_rl) / max(np.mean(hooks.var_sl), 1e-30))
+        logger.scalar("charts/grad_variance_ratio", ratio, cfg.steps)
+        ledger = Ledger(reward_grad_share=1.0, gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
+                        train_flops=stats.flops)
         return TrainedPolicy(PredictorPolicy(model, cond), ledger)
 
 

@@ -1,8 +1,10 @@
 """A trained stable-baselines3 actor-critic as our batched, seeded Policy.
 
 Sampling uses the SB3 policy's own action distribution but our noise: one torch.Generator
-per environment (seed + env index), so evaluation is reproducible and independent of SB3's
-global RNG. Saved as safetensors plus JSON (never SB3's pickled zip).
+per environment (seed + env index, or one given seed per env), so evaluation is reproducible
+and independent of SB3's global RNG. It is a `ScoredPolicy` (memoryless, so teacher forcing
+only evaluates the distribution at the given observation). Saved as safetensors plus JSON
+(never SB3's pickled zip).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 from gymnasium import spaces
 from safetensors.torch import load_file, save_file
 from stable_baselines3.common.policies import ActorCriticPolicy
+
+from metatoken.policy import ActionDistribution, Seeds, env_seeds
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 _HALF_LOG_2PI = 0.5 * float(np.log(2 * np.pi))
@@ -51,43 +55,69 @@ class SB3Policy:
         self._params: tuple[torch.Tensor, ...] = ()
         self.reset(1)
 
-    def reset(self, num_envs: int, *, target=None, seed: int = 0, deterministic: bool = False) -> None:
+    def reset(self, num_envs: int, *, target=None, seed: Seeds = 0, deterministic: bool = False) -> None:
+        """Start B episodes with one noise generator per env."""
         self.num_envs, self.deterministic = num_envs, deterministic
-        self._gens = [torch.Generator().manual_seed(int(seed) + i) for i in range(num_envs)]
+        self._gens = [torch.Generator().manual_seed(s) for s in env_seeds(seed, num_envs)]
 
     def _noise(self, dim: int) -> torch.Tensor:
         draw = torch.rand if self.discrete else torch.randn
         return torch.stack([draw(dim, generator=g) for g in self._gens])  # (B, dim)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Actions (B, *action_shape) for observations (B, *obs_shape)."""
+    def _score(self, obs: np.ndarray) -> None:
+        """Evaluate SB3's distribution at obs and keep its parameters."""
         o, _ = self.policy.obs_to_tensor(np.asarray(obs))
         dist = self.policy.get_distribution(o).distribution
+        self._params = (dist.logits,) if self.discrete else (dist.mean, dist.stddev)  # (B, n) or (B, A) x 2
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Actions (B, *action_shape) for observations (B, *obs_shape)."""
+        self._score(obs)
         if self.discrete:
-            logits = dist.logits  # (B, n)
-            self._params = (logits,)
+            logits = self._params[0]  # (B, n)
             if self.deterministic:
                 return logits.argmax(-1).numpy()
             gumbel = -torch.log(-torch.log(self._noise(logits.shape[-1]).clamp(1e-6, 1 - 1e-6)))
             return (logits + gumbel).argmax(-1).numpy()
-        mean, std = dist.mean, dist.stddev  # (B, A) each
-        self._params = (mean, std)
+        mean, std = self._params  # (B, A) each
         a = mean if self.deterministic else mean + std * self._noise(mean.shape[-1])
         space = self.policy.action_space
         return np.clip(a.numpy(), space.low, space.high)  # as SB3 clips before the env
 
-    def action_log_prob(self, action: np.ndarray) -> np.ndarray:
-        """log pi(action | obs) under the distribution of the last `act`: (B,)."""
+    def teacher_force(self, obs: np.ndarray, action: np.ndarray) -> None:
+        """Score obs as `act` would, without sampling (the policy keeps no history of actions)."""
+        self._score(obs)
+
+    def distribution(self) -> ActionDistribution:
+        """Categorical logits, or the Gaussian in half-range units clipped to the action bounds."""
+        if self.discrete:
+            return ActionDistribution("categorical", self._params[0])
+        space, (mean, std) = self.policy.action_space, self._params
+        low, high = (torch.as_tensor(b, dtype=torch.float32).reshape(-1) for b in (space.low, space.high))
+        if not bool(torch.isfinite(low).all() and torch.isfinite(high).all()):  # SB3 clips only to finite bounds
+            return ActionDistribution("gaussian", torch.cat([mean, std.log()], -1), torch.zeros_like(low),
+                                      torch.ones_like(low))
+        loc, scale = (high + low) / 2, (high - low) / 2  # (A,) each
+        return ActionDistribution("clipped", torch.cat([(mean - loc) / scale, std.log() - scale.log()], -1), loc, scale)
+
+    def log_prob(self, action: np.ndarray) -> np.ndarray:
+        """log pi(action | obs) under the distribution of the last `act`: (B,).
+
+        Continuous: the Gaussian density at the (clipped) env action; at a bound the true
+        distribution has a point mass, so there this is a density, not a probability."""
         a = torch.as_tensor(np.asarray(action))
         if self.discrete:
-            return torch.log_softmax(self._params[0], -1).gather(-1, a.long()[:, None])[:, 0].numpy()
-        mean, std = self._params
-        z = (a.float() - mean) / std
-        return (-0.5 * z.pow(2) - std.log() - _HALF_LOG_2PI).sum(-1).numpy()
+            logp = torch.log_softmax(self._params[0], -1).gather(-1, a.long()[:, None])[:, 0]  # (B,)
+        else:
+            mean, std = self._params
+            z = (a.float() - mean) / std
+            logp = (-0.5 * z.pow(2) - std.log() - _HALF_LOG_2PI).sum(-1)  # (B,)
+        return logp.numpy().astype(np.float64)
 
     def observe(self, reward: np.ndarray, done: np.ndarray) -> None:
-        pass
+        """Nothing to update: the policy is memoryless and unconditioned."""
 
     def save(self, directory: Path) -> None:
         """Weights as safetensors plus a JSON config with the spaces and architecture."""

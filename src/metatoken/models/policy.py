@@ -5,19 +5,35 @@ keys and values into each env's rolling K-slot cache and attends over it, which 
 recomputing the env's last K-step window. Each env has its own condition (from its target)
 and its own torch.Generator (seed + env index); noise is drawn per env in chunks, so a
 batched rollout and one-env-at-a-time rollouts with matching seeds take the same actions.
+
+It is a `ScoredPolicy`: `log_prob` and `distribution` describe the last act, and
+`teacher_force` advances the cache along an action another policy chose. `last_inputs`
+gives the exact model inputs of the last act, which online policy-gradient methods replay
+with gradients.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from metatoken.models.conditions import Condition
+from metatoken.policy import ActionDistribution, Seeds, env_seeds
 
 NOISE_CHUNK = 64  # steps of noise drawn per env generator at a time
+
+
+class StepInputs(NamedTuple):
+    """What the model consumed at one step, per env (enough to recompute the step with gradients)."""
+
+    obs: torch.Tensor  # (B, O)
+    prev_action: torch.Tensor  # (B, A) float or (B,) long
+    cond: torch.Tensor  # (B, Dc)
+    timestep: torch.Tensor  # (B,) long
 
 
 class PredictorPolicy:
@@ -27,10 +43,9 @@ class PredictorPolicy:
         self.model = model.eval()
         self.condition = condition
         self.conditioned = condition.dim > 0
-        self.last_params: torch.Tensor | None = None  # (B, P) distribution of the last act
         self.reset(1, target=np.zeros(1) if self.conditioned else None)
 
-    def reset(self, num_envs: int, *, target=None, seed: int = 0, deterministic: bool = False) -> None:
+    def reset(self, num_envs: int, *, target=None, seed: Seeds = 0, deterministic: bool = False) -> None:
         """Start B episodes; `target` (B,) is the commanded return per env (conditioned only)."""
         if self.conditioned and target is None:
             raise ValueError("a conditioned policy needs a target (commanded return) per environment")
@@ -43,7 +58,9 @@ class PredictorPolicy:
         self.prev = torch.zeros((B,) if head.discrete else (B, head.act_dim), device=self.device,
                                 dtype=torch.long if head.discrete else torch.float32)
         self.cache = self.model.init_cache(B)
-        self._gens = [torch.Generator().manual_seed(int(seed) + i) for i in range(B)]
+        self._gens = [torch.Generator().manual_seed(s) for s in env_seeds(seed, B)]
+        self._params = torch.empty(0)  # (B, P) distribution of the last act
+        self._inputs: StepInputs | None = None
         self._noise = torch.empty(0)
         self._noise_pos = NOISE_CHUNK
 
@@ -56,16 +73,49 @@ class PredictorPolicy:
         self._noise_pos += 1
         return self._noise[self._noise_pos - 1]  # (B, n)
 
+    def _step(self, obs: np.ndarray) -> torch.Tensor:
+        """One cached model step on obs with the current history; returns the parameters (B, P)."""
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(self.num_envs, -1).to(self.device)  # (B, O)
+        cond = torch.from_numpy(self.cond).to(self.device)  # (B, Dc)
+        self._inputs = StepInputs(o, self.prev, cond, self.t)
+        self._params = self.model.step(self.cache, o, self.prev, cond, self.t)  # (B, P)
+        return self._params
+
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions (B, *action_shape) for observations (B, *obs_shape)."""
-        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(self.num_envs, -1).to(self.device)  # (B, O)
-        cond = torch.from_numpy(self.cond).to(self.device)  # (B, Dc)
-        params = self.model.step(self.cache, o, self.prev, cond, self.t)  # (B, P)
+        params = self._step(obs)  # (B, P)
         noise = None if self.deterministic else self._next_noise()
-        action = self.model.head.sample(params, noise, self.deterministic)
-        self.last_params, self.prev = params, action
-        return action.cpu().numpy()
+        self.prev = self.model.head.sample(params, noise, self.deterministic)
+        return self.prev.cpu().numpy()
+
+    @torch.inference_mode()
+    def teacher_force(self, obs: np.ndarray, action: np.ndarray) -> None:
+        """Advance on obs as if `action` had been taken: the next step sees it as the previous action."""
+        self._step(obs)
+        self.prev = self._as_action(action)
+
+    def _as_action(self, action: np.ndarray) -> torch.Tensor:
+        a = torch.as_tensor(np.asarray(action), device=self.device)
+        return a.long() if self.model.head.discrete else a.float().reshape(self.num_envs, -1)  # (B,) or (B, A)
+
+    @torch.inference_mode()
+    def log_prob(self, action: np.ndarray) -> np.ndarray:
+        """log pi(action) under the distribution of the last act: (B,) float64."""
+        return (-self.model.head.nll(self._params, self._as_action(action))).double().cpu().numpy()
+
+    def distribution(self) -> ActionDistribution:
+        """The head's distribution at the last act (its kind names the family)."""
+        head = self.model.head
+        if head.discrete:
+            return ActionDistribution("categorical", self._params)
+        return ActionDistribution(head.kind, self._params, head.loc, head.scale)
+
+    def last_inputs(self) -> StepInputs:
+        """Copies of the model inputs of the last act (the policy updates its own in place)."""
+        if self._inputs is None:
+            raise RuntimeError("last_inputs() before the first act")
+        return StepInputs(*(x.clone() for x in self._inputs))
 
     def observe(self, reward: np.ndarray, done: np.ndarray) -> None:
         """Count the condition down by the reward; envs that finished start a fresh episode."""

@@ -1,7 +1,10 @@
 """Training a predictor on the reference data: AdamW, linear warmup, gradient clipping.
 
-Seeded once (model init, dropout and window sampling) and deterministic on CPU. Curves go
-to the Logger under fixed names: losses/action_nll, charts/learning_rate,
+The one supervised loop of the house. Seeded once (model init, dropout and window
+sampling) and deterministic on CPU. Recipes that add to it (`mixture`'s policy-gradient
+term, `rl-as-sl`'s REINFORCE loss and variance probes) pass a `TrainHooks` object instead
+of copying the loop, so with the default hooks every recipe trains exactly as `bc` does.
+Curves go to the Logger under fixed names: losses/action_nll, charts/learning_rate,
 charts/grad_norm, charts/samples_per_s.
 """
 
@@ -41,7 +44,7 @@ class TrainConfig:
 @dataclass
 class TrainStats:
     steps: int
-    final_loss: float  # mean action NLL over the last log interval
+    final_loss: float  # mean training loss (action NLL unless hooks replace it) over the last log interval
     wall_time_s: float
     flops: float  # estimate: 3 x forward FLOPs per real token
     losses: list[float] = field(default_factory=list)  # one per log interval
@@ -89,29 +92,58 @@ def action_nll(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
     return (nll * m).sum() / m.sum()
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    # Decay matrices only; biases, norms and the start vector stay undecayed.
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW that decays matrices only; biases, norms and the start vector stay undecayed."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
+def warmup_schedule(opt: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup over `warmup_steps` optimiser steps, then a constant learning rate."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warmup_steps)))
+
+
+class TrainHooks:
+    """What a recipe adds to the supervised loop; the defaults add nothing (plain action NLL).
+
+    Hooks that process extra tokens (online episodes, variance probes) return how many,
+    so the FLOPs estimate counts them.
+    """
+
+    loss_name = "losses/action_nll"  # the curve the loop logs its loss under
+
+    def loss(self, model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
+        """The loss of one minibatch (default: the data actions' NLL)."""
+        return action_nll(model, batch)
+
+    def after_backward(self, step: int, model: nn.Module) -> int:
+        """Runs after the loss's backward, before clipping: may read or add to `.grad`. Returns extra tokens."""
+        return 0
+
+    def on_log(self, step: int, model: nn.Module, batch: SequenceBatch, logger: Logger) -> int:
+        """Runs at each log interval after the update, with that step's batch. Returns extra tokens."""
+        return 0
+
+
 def train_predictor(
-    model: nn.Module, sampler: SequenceSampler, cfg: TrainConfig, logger: Logger | None = None
+    model: nn.Module, sampler: SequenceSampler, cfg: TrainConfig, logger: Logger | None = None,
+    hooks: TrainHooks | None = None,
 ) -> TrainStats:
-    """Run cfg.steps gradient steps on windows from `sampler`."""
-    logger = logger or NullLogger()
+    """Run cfg.steps gradient steps on windows from `sampler` (loss and extras from `hooks`)."""
+    logger, hooks = logger or NullLogger(), hooks or TrainHooks()
     torch.manual_seed(cfg.seed)
     model.to(cfg.device).train()
-    opt = _optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
+    opt = make_optimizer(model, cfg)
+    sched = warmup_schedule(opt, cfg.warmup_steps)
     t0, tokens, window, losses = time.perf_counter(), 0, [], []
     for step in range(1, cfg.steps + 1):
         batch = SequenceBatch(*(x.to(cfg.device, non_blocking=True) for x in sampler.sample(cfg.batch_size)))
-        loss = action_nll(model, batch)
+        loss = hooks.loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        tokens += hooks.after_backward(step, model)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()
@@ -121,10 +153,11 @@ def train_predictor(
             losses.append(float(np.mean(window)))
             window = []
             elapsed = time.perf_counter() - t0
-            logger.scalar("losses/action_nll", losses[-1], step)
+            logger.scalar(hooks.loss_name, losses[-1], step)
             logger.scalar("charts/learning_rate", sched.get_last_lr()[0], step)
             logger.scalar("charts/grad_norm", float(grad_norm), step)
             logger.scalar("charts/samples_per_s", step * cfg.batch_size / elapsed, step)
+            tokens += hooks.on_log(step, model, batch, logger)
             logger.progress(step, cfg.steps)
     model.eval()
     wall = time.perf_counter() - t0
