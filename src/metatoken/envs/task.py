@@ -53,12 +53,12 @@ class Task:
     def make_env(self, **render: Any) -> gym.Env:
         return gym.make(self.env_id, **self.env_kwargs, **self._limit(), **render)
 
-    def make_vec(self, num_envs: int) -> gym.vector.VectorEnv:
-        """A vectorised env: the env's own batched implementation when it has one."""
+    def make_vec(self, num_envs: int, **render: Any) -> gym.vector.VectorEnv:
+        """A vectorised env: the env's own batched implementation when it has one (`render_mode=` passes on)."""
         spec = gym.spec(self.env_id)
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
         return gym.make_vec(
-            self.env_id, num_envs=num_envs, vectorization_mode=mode, **self.env_kwargs, **self._limit()
+            self.env_id, num_envs=num_envs, vectorization_mode=mode, **self.env_kwargs, **self._limit(), **render
         )
 
 

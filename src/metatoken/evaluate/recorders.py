@@ -55,6 +55,9 @@ class Recorder:
     def end(self, last_obs: np.ndarray) -> None:
         """Called once after the last step with the observations it returned: (B, *obs_shape)."""
 
+    def frame(self, t: int, image: np.ndarray) -> None:
+        """With `play(..., render=True)`: env 0's picture after t steps (t = 0 right after reset)."""
+
 
 def _audit(info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(intended so far, exploit name) per env; NaN / "" where the env reports no audit."""

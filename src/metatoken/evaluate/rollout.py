@@ -99,7 +99,7 @@ def _concat_infos(infos: list[dict], sizes: np.ndarray) -> dict:
     return out
 
 
-def _open(task: Task, seeds: list[int]):
+def _open(task: Task, seeds: list[int], **render):
     """A batch of len(seeds) envs, env i reset with seeds[i]; returns (env, first observations).
 
     One vector env when it can seed each env (a consecutive run is passed as one int, which
@@ -108,12 +108,12 @@ def _open(task: Task, seeds: list[int]):
     stepped in lockstep, so every episode starts exactly as in a rollout of its run alone.
     """
     runs = _runs(seeds)
-    env = task.make_vec(len(seeds))
+    env = task.make_vec(len(seeds), **render)
     try:
         return env, env.reset(seed=seeds[0] if len(runs) == 1 else seeds)[0]
     except (gym.error.Error, TypeError, ValueError):
         env.close()
-    envs = [task.make_vec(len(run)) for run in runs]
+    envs = [task.make_vec(len(run), **render) for run in runs]
     obs = np.concatenate([e.reset(seed=run[0])[0] for e, run in zip(envs, runs)])
     return _Lockstep(envs, [len(run) for run in runs]), obs
 
@@ -129,22 +129,25 @@ def play(
     deterministic: bool = False,
     recorders: Sequence[Recorder] = (),
     max_steps: int | None = None,
+    render: bool = False,
 ) -> Played:
     """Step `num_envs` episodes of `policy` in lockstep until all end (or the next step would pass max_steps).
 
     `seed` seeds the envs (an int: env i takes seed + i; or one per env); the policy's
     sampling streams take `policy_seed` (default: the env seeds). `target` (B,) is the
-    commanded condition per env for conditioned policies.
+    commanded condition per env for conditioned policies. With `render`, the envs draw
+    `rgb_array` pictures and recorders' `frame` hook gets env 0's after reset and every step.
     """
     n = num_envs
     seeds = env_seeds(seed, n)
-    env, obs = _open(task, seeds)
+    env, obs = _open(task, seeds, **({"render_mode": "rgb_array"} if render else {}))
     try:
         policy.reset(n, target=target, seed=_compact(seeds if policy_seed is None else policy_seed),
                      deterministic=deterministic)
         for r in recorders:
             r.begin(n, seeds)
         alive, steps, t = np.ones(n, dtype=bool), 0, 0
+        _frame(env, recorders, 0, render)
         while alive.any() and (max_steps is None or steps + int(alive.sum()) <= max_steps):
             action = policy.act(obs)
             next_obs, reward, term, trunc, info = env.step(action)
@@ -156,11 +159,22 @@ def play(
             steps += int(alive.sum())
             alive &= ~step.done
             obs, t = next_obs, t + 1
+            _frame(env, recorders, t, render and bool(step.alive[0]))  # up to env 0's last step
         for r in recorders:
             r.end(obs)
     finally:
         env.close()
     return Played(steps, ~alive)
+
+
+def _frame(env, recorders: Sequence[Recorder], t: int, render: bool) -> None:
+    """Hand env 0's picture to the recorders (a sync vector env renders a tuple, one per env)."""
+    if not render:
+        return
+    image = env.envs[0].render() if isinstance(env, _Lockstep) else env.render()
+    image = image[0] if isinstance(image, (tuple, list)) else image
+    for r in recorders:
+        r.frame(t, np.asarray(image))
 
 
 def _compact(seed: Seeds) -> Seeds:

@@ -2,7 +2,7 @@
 
 `filmstrip(task, policy, seed)` plays one episode of `task` (the episode of
 `rollout(task, policy, 1, seed)`: the env seeded with `seed`, the policy reset with it for one
-environment) in a single env with `render_mode="rgb_array"`, keeps
+environment) through the rollout primitive with `render=True` (`render_mode="rgb_array"`), keeps
 `frames` frames spread evenly over it (the first and the last included) and lays them out
 side by side with the step under each and a caption (the episode's length, return and, where
 the env audits it, its implementation label). `data_uri(png)` embeds the result in HTML.
@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from metatoken.envs.task import Task
+from metatoken.evaluate.recorders import Outcomes, Recorder
+from metatoken.evaluate.rollout import play as play_batch
 from metatoken.policy import Policy
 
 FRAME_HEIGHT = 120  # pixels; every frame is scaled to this height
@@ -24,34 +26,35 @@ CAPTION = 16  # pixels of text under each frame and above the strip
 BACKGROUND = (255, 255, 255)
 
 
+class _Frames(Recorder):
+    """Keeps at most ~4 * keep of env 0's frames (the stride doubles as the episode runs on), first and last always."""
+
+    def __init__(self, keep: int):
+        self.keep, self.stride, self.kept = keep, 1, []
+        self.last: tuple[int, np.ndarray] | None = None  # the newest frame the stride skipped
+
+    def frame(self, t: int, image: np.ndarray) -> None:
+        if t % self.stride == 0 or not self.kept:
+            self.kept.append((t, image))
+        else:
+            self.last = (t, image)
+        if len(self.kept) > 4 * self.keep:  # thin out: keep every other frame, sample half as often
+            self.kept, self.stride = self.kept[::2], self.stride * 2
+
+    def frames(self) -> list[tuple[int, np.ndarray]]:
+        last = self.last
+        return self.kept + [last] if last is not None and last[0] > self.kept[-1][0] else self.kept
+
+
 def play(task: Task, policy: Policy, seed: int, target: float | None = None, deterministic: bool = False,
          keep: int = 6) -> tuple[list[tuple[int, np.ndarray]], dict]:
-    """(step, frame) pairs of one rendered episode and its outcome {steps, return, implementation}.
-
-    Keeps at most ~4 * keep frames (sampled with a stride that doubles as the episode runs on),
-    always the first and the last.
-    """
-    env = task.make_env(render_mode="rgb_array")
-    try:
-        obs, _ = env.reset(seed=seed)
-        targets = None if target is None else np.array([float(target)])
-        policy.reset(1, target=targets, seed=seed, deterministic=deterministic)
-        kept, stride, step, ret, done = [(0, env.render())], 1, 0, 0.0, False
-        info: dict = {}
-        while not done:
-            action = policy.act(np.asarray(obs)[None])[0]
-            obs, reward, term, trunc, info = env.step(action)
-            done, step, ret = bool(term or trunc), step + 1, ret + float(reward)
-            policy.observe(np.array([reward], dtype=float), np.array([done]))
-            if step % stride == 0 or done:
-                kept.append((step, env.render()))
-            if len(kept) > 4 * keep:  # thin out: keep every other frame, sample half as often
-                kept, stride = kept[::2], stride * 2
-        if kept[-1][0] != step:
-            kept.append((step, env.render()))
-    finally:
-        env.close()
-    return kept, {"steps": step, "return": ret, "implementation": info.get("implementation", "")}
+    """(step, frame) pairs of one rendered episode and its outcome {steps, return, implementation}."""
+    frames, outcome = _Frames(keep), Outcomes()
+    targets = None if target is None else np.array([float(target)])
+    play_batch(task, policy, 1, seed, target=targets, deterministic=deterministic,
+               recorders=[outcome, frames], render=True)
+    return frames.frames(), {"steps": int(outcome.lengths[0]), "return": float(outcome.returns[0]),
+                             "implementation": outcome.implementations[0]}
 
 
 def _scaled(frame: np.ndarray) -> Image.Image:
