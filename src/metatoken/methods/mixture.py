@@ -61,7 +61,7 @@ class PolicyGradientTerm(TrainHooks):
         if groups:
             for q in params:
                 q.grad = None
-            pg, info = rloo_pg_loss(model, groups, 0.0, p.steps_per_episode, self.rng)
+            pg, info = rloo_pg_loss(model, groups, p.steps_per_episode, self.rng)
             (p.lam * pg).backward()
             self.norm_rl += grad_norm([q.grad for q in params])
             for q, g in zip(params, g_sl):

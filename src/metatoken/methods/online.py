@@ -19,6 +19,7 @@ from metatoken import seeds
 from metatoken.envs.task import Task
 from metatoken.evaluate.recorders import LogProbs, ModelInputs, Outcomes, TeacherForced
 from metatoken.evaluate.rollout import play
+from metatoken.methods.kl_regularised import regularised_returns_exact_kl, rloo_baseline
 from metatoken.models.policy import PredictorPolicy
 
 
@@ -32,6 +33,7 @@ class Trajectory:
     cond: torch.Tensor  # (T, Dc)
     timestep: torch.Tensor  # (T,) long
     ret: float
+    rewards: np.ndarray  # (T,) r_t
     logp: np.ndarray  # (T,) log pi(a_t) at collection time
     logp_base: np.ndarray  # (T,) log pi_base(a_t), zeros without a base
     base_params: torch.Tensor | None  # (T, P) pi_base's distribution parameters, None without a base
@@ -79,6 +81,7 @@ def _trajectory(inputs: ModelInputs, logp: LogProbs, forced: TeacherForced | Non
     return Trajectory(torch.stack([s.obs[i] for s in steps]), torch.stack([s.prev_action[i] for s in steps]),
                       torch.stack([a[i] for a in inputs.actions[:T]]), torch.stack([s.cond[i] for s in steps]),
                       torch.stack([s.timestep[i] for s in steps]), float(ret),
+                      np.array([r[i] for r in inputs.rewards[:T]], dtype=float),
                       np.array([x[i] for x in logp.steps[:T]]), logq, q)
 
 
@@ -106,18 +109,14 @@ def head_kl(head: torch.nn.Module, p: torch.Tensor, q: torch.Tensor) -> torch.Te
     return (sq - sp + ((2 * sp).exp() + (mp - mq) ** 2) / (2 * (2 * sq).exp()) - 0.5).sum(-1)
 
 
-def rloo_pg_loss(model: torch.nn.Module, groups: list[list[Trajectory]], beta: float,
-                 steps_per_episode: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """RLOO policy gradient on the return plus beta x the exact KL(pi || pi_base) summed over visited states.
+def rloo_pg_loss(model: torch.nn.Module, groups: list[list[Trajectory]], steps_per_episode: int,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """RLOO policy gradient on the return alone (mixture's reward term).
 
-    loss = (1/N) sum_i [ -A_i sum_t log pi(a_t|h_t) + beta sum_t KL(pi(.|h_t) || pi_base(.|h_t)) ],
-    A_i = R_i - mean_{j != i} R_j. The per-state KL is exact (closed form), so the penalty's
-    gradient carries no sampling noise and a large beta holds the policy at the base (a
-    score-function estimate of the log-ratio stays noisy at any beta, and Adam's
-    scale-free steps turn that noise into drift). Sums over t are estimated on
-    `steps_per_episode` uniformly drawn steps, scaled by T/m (unbiased).
+    loss = -(1/N) sum_i A_i sum_t log pi(a_t|h_t), A_i = R_i - mean_{j != i} R_j. Sums over t
+    are estimated on `steps_per_episode` uniformly drawn steps, scaled by T/m (unbiased).
     """
-    loss, n, kls, rets = torch.zeros(()), 0, [], []
+    loss, n, rets = torch.zeros(()), 0, []
     for group in groups:
         R = np.array([tr.ret for tr in group])  # (k,)
         adv = R - (R.sum() - R) / (len(group) - 1)  # (k,) leave-one-out baseline
@@ -126,13 +125,64 @@ def rloo_pg_loss(model: torch.nn.Module, groups: list[list[Trajectory]], beta: f
             m = min(steps_per_episode, T)
             steps = np.sort(rng.choice(T, size=m, replace=False))
             params = window_params(model, tr, steps)  # (m, P)
-            term = float(a) * model.head.nll(params, tr.action[steps])  # (m,) = -A log pi
+            loss = loss + (T / m) * (float(a) * model.head.nll(params, tr.action[steps])).sum()  # -A log pi
+            n += 1
+        rets.extend(R)
+    return loss / max(n, 1), {"episodic_return": float(np.mean(rets))}
+
+
+def _padded(rows: list[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Episodes of different lengths as one (N, T) float tensor and its mask."""
+    T = max(len(r) for r in rows)
+    out, mask = torch.zeros(len(rows), T, dtype=torch.float64), torch.zeros(len(rows), T, dtype=torch.bool)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = torch.as_tensor(np.asarray(r, dtype=float))
+        mask[i, :len(r)] = True
+    return out, mask  # (N, T), (N, T)
+
+
+def state_kls(model: torch.nn.Module, traj: Trajectory, chunk: int = 256) -> np.ndarray:
+    """Exact KL(pi(.|h_t) || pi_base(.|h_t)) at every step of `traj` under the current model, no gradient: (T,)."""
+    with torch.no_grad():
+        parts = [head_kl(model.head, window_params(model, traj, np.arange(lo, min(lo + chunk, len(traj)))),
+                         traj.base_params[lo:lo + chunk]) for lo in range(0, len(traj), chunk)]
+    return torch.cat(parts).double().numpy()
+
+
+def kl_regularised_loss(model: torch.nn.Module, groups: list[list[Trajectory]], beta: float,
+                        steps_per_episode: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """The policy gradient of E[sum_t r_t] - beta KL(pi || pi_base), exact-KL form (`methods/kl_regularised.py`).
+
+    Per step, advantage A_t = R_t - beta sum_{t'>t} KL_t' - b_t (reward-to-go minus the KL still
+    to come, which the action now changes; b_t the leave-one-out mean over the group) on the
+    score function, plus the pathwise -beta KL_t of the state itself:
+
+        loss = -(1/N) sum_i sum_t [ log pi(a_t|h_t) A_t - beta KL(pi(.|h_t) || pi_base(.|h_t)) ].
+
+    Its fixed point is pi* proportional to pi_base exp(Q_soft / beta) (known answer:
+    tests/methods/test_kl_regularised.py). The future KLs are exact per-state values at the
+    visited states under the current policy (constants); sums over t are estimated on
+    `steps_per_episode` uniformly drawn steps, scaled by T/m (unbiased).
+    """
+    loss, n, kls, rets = torch.zeros(()), 0, [], []
+    for group in groups:
+        kl_rows = [state_kls(model, tr) if beta > 0 else np.zeros(len(tr)) for tr in group]
+        rewards, mask = _padded([tr.rewards for tr in group])  # (k, T)
+        kl, _ = _padded(kl_rows)  # (k, T)
+        returns = regularised_returns_exact_kl(rewards, kl, mask, beta)  # (k, T)
+        adv = (returns - rloo_baseline(returns, mask, len(group))).float()  # (k, T)
+        for i, tr in enumerate(group):
+            T = len(tr)
+            m = min(steps_per_episode, T)
+            steps = np.sort(rng.choice(T, size=m, replace=False))
+            params = window_params(model, tr, steps)  # (m, P)
+            term = adv[i, steps] * model.head.nll(params, tr.action[steps])  # (m,) = -A_t log pi
             if beta > 0:
                 term = term + beta * head_kl(model.head, params, tr.base_params[steps])
             loss = loss + (T / m) * term.sum()
             n += 1
-        kls.extend(float((tr.logp - tr.logp_base).sum()) for tr in group)
-        rets.extend(R)
+        kls.extend(float(k.sum()) for k in kl_rows)
+        rets.extend(tr.ret for tr in group)
     stats = {"kl_to_base": float(np.mean(kls)), "episodic_return": float(np.mean(rets))}
     return loss / max(n, 1), stats
 
