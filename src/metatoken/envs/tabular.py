@@ -96,9 +96,11 @@ def tabular_reference(dataset: Dataset, tables: MDPTables, smoothing: float = 1.
     if smoothing < 0:
         raise ValueError(f"smoothing must be >= 0, got {smoothing}")
     counts = np.zeros((tables.n_states, tables.n_actions))  # (S, A)
-    for e in dataset.episodes:
-        if len(e):
-            np.add.at(counts, (states_of(tables, e.observations[:-1]), np.asarray(e.actions).reshape(-1)), 1.0)
+    eps = [e for e in dataset.episodes if len(e)]
+    if eps:
+        obs = np.concatenate([e.observations[:-1] for e in eps])  # (N, O) every step's observation
+        actions = np.concatenate([np.asarray(e.actions).reshape(-1) for e in eps])  # (N,)
+        np.add.at(counts, (states_of(tables, obs), actions), 1.0)
     smoothed = counts + smoothing  # (S, A)
     total = smoothed.sum(1, keepdims=True)  # (S, 1)
     # An unvisited state with smoothing 0 has no evidence at all: uniform, as with any smoothing.
