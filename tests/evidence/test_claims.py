@@ -194,13 +194,19 @@ def test_c9_rank_correlation_at_matched_capability():
     assert r.verdict == "inconclusive" and "3 or more recipes" in r.reason
 
 
-def test_claims_table_has_every_claim_and_json_is_strict():
-    runs = _c1(0.6, 0.1) + _c9([0.9, 0.5, 0.1])
-    rows = claims_table(tidy(runs), CFG)
-    assert [r.claim for r in rows] == [f"C{i}" for i in range(1, 10)]
-    assert {r.verdict for r in rows} <= {"supported", "contradicted", "inconclusive"}
-    out = claims_json(tidy(runs), CFG)
-    text = json.dumps(out, allow_nan=False)  # NaN written as null
-    back = json.loads(text)["claims"]
-    assert back[0]["verdict"] == "supported" and back[4]["estimate"] is None
+def test_claims_table_on_one_experiment_with_every_kind_of_run():
+    """Each claim reads only its own runs: other runs (lacking its metrics) change nothing."""
+    c6 = _frontier("kl-finetune", "hp.beta", "distribution/mmd", lambda c: 0.5, task="t6")
+    c6 += seeds("condition", "t6", {CAP: 0.6, "distribution/mmd": 0.05, "controllability/spearman": 0.9})
+    c7 = [{**r, "task": "t7"} for r in _c7(0.2, drift=0.02)]
+    c4 = _frontier("ppo", "budget.env_steps", EXP, lambda c: c, task="t4") + seeds("bc", "t4", {CAP: 0.6, EXP: 0.1})
+    runs = _c1(0.6, 0.1) + _c3([0.9, 0.4, 0.0]) + _c9([0.9, 0.5, 0.1]) + c4 + c6 + c7
+    rows = {r.claim: r for r in claims_table(tidy(runs), CFG)}
+    assert list(rows) == [f"C{i}" for i in range(1, 10)]
+    expected = {"C1": "supported", "C3": "supported", "C4": "supported", "C5": "supported", "C6": "supported",
+                "C7": "supported", "C9": "supported", "C8": "inconclusive"}
+    assert {k: rows[k].verdict for k in expected} == expected
+    assert rows["C1"].estimate == pytest.approx(0.5) and rows["C9"].estimate == pytest.approx(1.0)
+    back = json.loads(json.dumps(claims_json(tidy(runs), CFG), allow_nan=False))["claims"]  # NaN -> null
+    assert back[7]["claim"] == "C8" and back[7]["estimate"] is None
     assert set(back[0]) == {"claim", "statement", "evidence", "estimate", "ci_low", "ci_high", "verdict", "reason"}

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metatoken.errors import UserError
 from metatoken.evidence.frontier import common_levels, interpolate_at, matched_capability, wide_runs
 
 
@@ -57,3 +58,5 @@ def test_common_levels_and_wide_runs():
     wide = wide_runs(tidy)
     assert list(wide.columns) == ["task", "method", "seed", "budget.env_steps", "m", "n"]
     assert wide.loc[wide.seed == 1, "n"].item() == 4.0
+    with pytest.raises(UserError, match="two values of metric 'm' for one run"):
+        wide_runs(pd.concat([tidy, tidy.iloc[:1]]))

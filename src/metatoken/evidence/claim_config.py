@@ -71,9 +71,13 @@ def row(claim: str, statement: str, evidence: str, est: tuple[float, float, floa
 
 
 def recipe_cells(frame: pd.DataFrame, method: str, cfg: ClaimConfig, cols: list[str]) -> list[np.ndarray]:
-    """One recipe's runs split by its knob (one cell per knob value; one cell when it has no knob
-    column or the knob never moved), each cell's rows = seeds, columns = `cols`."""
+    """One recipe's runs that have every one of `cols`, split by its knob (one cell per knob value; one
+    cell when it has no knob column or the knob never moved), each cell's rows = seeds, columns = `cols`.
+    Empty when no run has them all."""
+    frame = frame.dropna(subset=cols)  # a run that lacks one of the metrics cannot be placed on the frontier
+    if frame.empty:
+        return []
     knob = cfg.knobs.get(method)
     if knob is None or knob not in frame.columns or frame[knob].nunique(dropna=True) < 2:
         return [col(frame, cols)]
-    return [col(g, cols) for _, g in frame.groupby(knob, sort=True)]
+    return [col(g, cols) for _, g in frame.groupby(knob, sort=True, dropna=False)]

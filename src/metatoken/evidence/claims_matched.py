@@ -32,6 +32,7 @@ def _matched_difference(w: pd.DataFrame, cfg: ClaimConfig, group_a: Iterable[str
     pairs = []
     for task, frame in w.groupby(cfg.task, sort=True):
         recipes = {m: recipe_cells(f, m, cfg, cols) for m, f in frame.groupby(cfg.method, sort=True)}
+        recipes = {m: cells for m, cells in recipes.items() if cells}
         for a in sorted(set(group_a) & set(recipes)):
             for b in sorted(set(group_b) & set(recipes)):
                 ca, cb = recipes[a], recipes[b]
@@ -92,6 +93,8 @@ def c9(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
         spans, caps = [], []
         for m, f in frame.groupby(cfg.method, sort=True):
             cells = recipe_cells(f, m, cfg, cols)
+            if not cells:
+                continue
             spans.append((len(strata), len(cells)))
             caps.append(curve([c[:, :2] for c in cells], tol)[0])
             strata += cells

@@ -89,7 +89,7 @@ def c8(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     if gone:
         return row("C8", text, "", (NAN,) * 3, gone)
     strata, tasks = [], []
-    for task, f in w.groupby(cfg.task, sort=True):
+    for task, f in w.dropna(subset=[cfg.capability]).groupby(cfg.task, sort=True):
         a = col(f[f[cfg.method] == cfg.rl_as_sl], [cfg.capability])
         b = col(f[f[cfg.method] == cfg.supervised], [cfg.capability])
         if len(a) and len(b):
@@ -100,7 +100,7 @@ def c8(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
                    untestable(f"no task has both {cfg.rl_as_sl} and {cfg.supervised} runs"))
 
     def stat(s):
-        return float(np.mean([np.nanmean(s[i]) - np.nanmean(s[i + 1]) for i in range(0, len(s), 2)]))
+        return float(np.mean([s[i].mean() - s[i + 1].mean() for i in range(0, len(s), 2)]))
 
     est = seed_bootstrap(strata, stat, cfg.reps, cfg.seed)
     match = equivalent(est[1], est[2], cfg.equivalence_margin)

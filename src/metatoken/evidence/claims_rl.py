@@ -25,7 +25,7 @@ def c1(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     gone = missing(w, [cfg.reward, cfg.budget, cfg.capability])
     if gone:
         return row("C1", text, "", (NAN,) * 3, gone)
-    rl = w[w[cfg.method].isin(cfg.online)]
+    rl = w[w[cfg.method].isin(cfg.online)].dropna(subset=[cfg.capability])
     sparse, dense = rl[rl[cfg.reward] == cfg.sparse_reward], rl[rl[cfg.reward] != cfg.sparse_reward]
     where = ""
     if cfg.distance in w.columns and len(sparse):
@@ -66,7 +66,7 @@ def c2(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     gone = missing(w, [cfg.reward, cfg.capability, cfg.exploit])
     if gone:
         return row("C2", text, "", (NAN,) * 3, gone)
-    ok = w[w[cfg.capability] >= cfg.success_threshold]
+    ok = w[(w[cfg.capability] >= cfg.success_threshold) & w[cfg.exploit].notna()]
     rl = ok[ok[cfg.method].isin(cfg.online)]
     sparse = rl[rl[cfg.reward] == cfg.sparse_reward]
     others = pd.concat([rl[rl[cfg.reward] != cfg.sparse_reward], ok[ok[cfg.method].isin(cfg.imitation)]])
@@ -101,6 +101,9 @@ def c3(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     rl = w[w[cfg.method].isin(cfg.online) & (w[cfg.reward] == cfg.sparse_reward)]
     if rl.empty:
         return row("C3", text, "", (NAN,) * 3, untestable("no sparse-reward online-RL runs"))
+    rl = rl.dropna(subset=[cfg.found, cfg.budget])
+    if rl.empty:
+        return row("C3", text, "", (NAN,) * 3, untestable(f"no sparse-reward online-RL run reports {cfg.found}"))
     top = rl[rl[cfg.budget] == rl[cfg.budget].max()]
     bits = sorted(top[cfg.sparsity].dropna().unique())
     if len(bits) < 2:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from metatoken.errors import UserError
+
 RESULT_COLUMNS = ["recipe", "level", "metric", "estimate", "ci_low", "ci_high", "coverage"]
 
 
@@ -22,6 +24,11 @@ def wide_runs(results: pd.DataFrame) -> pd.DataFrame:
     """Tidy results (one row per run x metric) -> one row per run: metadata columns plus one column
     per metric."""
     meta = [c for c in results.columns if c not in ("metric", "value")]
+    dup = results.duplicated([*meta, "metric"], keep=False)
+    if dup.any():
+        first = results[dup].iloc[0]
+        raise UserError(f"results: two values of metric {first['metric']!r} for one run "
+                        f"({', '.join(f'{c}={first[c]}' for c in meta)}); runs must differ in a metadata column")
     wide = results.set_index([*meta, "metric"])["value"].unstack("metric")
     wide.columns.name = None
     return wide.reset_index()
