@@ -64,6 +64,10 @@ def test_mmd_of_identical_distributions_is_zero_within_the_interval():
     res = mmd_test(rng.normal(size=(400, 3)), rng.normal(size=(400, 3)), seed=0, reps=200)
     assert res.low < 0.0 < res.high and abs(res.value) < 0.01
     assert res.p_value > 0.01  # p is uniform under H0: this fails 1% of seeds
+    # subsampling a large sample keeps the answer (and bounds the (N + M)^2 kernel)
+    big = mmd_test(rng.normal(size=(3000, 1)), rng.normal(size=(3000, 1)) + 1.0, bandwidth=1.0, reps=20,
+                   max_points=500)
+    assert big.value == pytest.approx(gaussian_mmd2(1.0, 1.0, 1.0, 1), abs=0.03)
 
 
 def test_mmd2_is_unbiased_on_tiny_known_samples():
