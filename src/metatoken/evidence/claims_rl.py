@@ -26,9 +26,10 @@ def c1(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     if gone:
         return row("C1", text, "", (NAN,) * 3, gone)
     rl = w[w[cfg.method].isin(cfg.online)].dropna(subset=[cfg.capability])
-    sparse, dense = rl[rl[cfg.reward] == cfg.sparse_reward], rl[rl[cfg.reward] != cfg.sparse_reward]
+    sparse = rl[rl[cfg.reward] == cfg.sparse_reward]
+    dense = rl[rl[cfg.reward].notna() & (rl[cfg.reward] != cfg.sparse_reward)]
     where = ""
-    if cfg.distance in w.columns and len(sparse):
+    if cfg.distance in w.columns and sparse[cfg.distance].notna().any():
         far = sparse[cfg.distance].max()
         sparse = sparse[sparse[cfg.distance] == far]
         dense = dense[dense[cfg.distance] == far] if (dense[cfg.distance] == far).any() else dense
@@ -69,7 +70,8 @@ def c2(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     ok = w[(w[cfg.capability] >= cfg.success_threshold) & w[cfg.exploit].notna()]
     rl = ok[ok[cfg.method].isin(cfg.online)]
     sparse = rl[rl[cfg.reward] == cfg.sparse_reward]
-    others = pd.concat([rl[rl[cfg.reward] != cfg.sparse_reward], ok[ok[cfg.method].isin(cfg.imitation)]])
+    dense = rl[rl[cfg.reward].notna() & (rl[cfg.reward] != cfg.sparse_reward)]
+    others = pd.concat([dense, ok[ok[cfg.method].isin(cfg.imitation)]])
     if len(sparse) == 0 or len(others) == 0:
         why = "no successful sparse-reward RL run" if len(sparse) == 0 else "no successful comparison run"
         return row("C2", text, "", (NAN,) * 3, untestable(f"{why} (capability >= {cfg.success_threshold:g})"))
