@@ -26,3 +26,29 @@ def test_bootstrap_ci_brackets_point_and_is_seeded():
     assert bootstrap_ci(groups, stat=np.mean, seed=3) == (point, lo, hi)
     # a constant sample has a zero-width interval
     assert bootstrap_ci([np.ones(5)]) == (1.0, 1.0, 1.0)
+
+
+def test_probability_of_improvement_counts_pairs_with_ties_half():
+    from metatoken.stats import probability_of_improvement
+
+    # pairs: 1>0, 1<3, 2>0, 2<3 -> 2/4
+    assert probability_of_improvement(np.array([1.0, 2.0]), np.array([0.0, 3.0]))[0] == 0.5
+    # ties: 1 vs {1, 0}: 0.5 + 1 -> 0.75
+    assert probability_of_improvement(np.array([1.0]), np.array([1.0, 0.0]))[0] == 0.75
+    # two tasks are averaged per task, not pooled: task A gives 1, task B gives 0 -> 0.5
+    # (pooling all runs would compare 5 with -5 across tasks and give 0.75)
+    x = [np.array([5.0, 6.0]), np.array([-6.0, -5.0])]
+    y = [np.array([1.0, 2.0]), np.array([-2.0, -1.0])]
+    assert probability_of_improvement(x, y)[0] == 0.5
+
+
+def test_probability_of_improvement_interval():
+    from metatoken.stats import probability_of_improvement
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(1.0, 1.0, 10), rng.normal(0.0, 1.0, 10)
+    point, lo, hi = probability_of_improvement(x, y, seed=1)
+    assert lo < point < hi and 0.5 < point
+    assert probability_of_improvement(x, y, seed=1) == (point, lo, hi)
+    # separated recipes: every resample keeps every x above every y
+    assert probability_of_improvement(x + 100, y) == (1.0, 1.0, 1.0)

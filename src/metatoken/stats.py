@@ -50,3 +50,42 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _as_strata(x) -> list[np.ndarray]:
+    """One array per stratum (task); a single flat array is one stratum. NaNs dropped."""
+    if (isinstance(x, np.ndarray) and x.ndim == 1) or (len(x) and np.isscalar(x[0])):
+        x = [x]
+    return [np.asarray(g, float)[~np.isnan(np.asarray(g, float))] for g in x]
+
+
+def _poi(xs: list[np.ndarray], ys: list[np.ndarray]) -> float:
+    """Mean over strata of P(X > Y) + 1/2 P(X = Y), every run of X against every run of Y."""
+    per = []
+    for x, y in zip(xs, ys, strict=True):
+        diff = x[:, None] - y[None, :]  # (N, M)
+        per.append(((diff > 0) + 0.5 * (diff == 0)).mean())
+    return float(np.mean(per))
+
+
+def probability_of_improvement(
+    x, y, reps: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
+    """(point, low, high) of P(X > Y) as rliable defines it: per task, the share of (x run, y run) pairs
+    with x > y, ties counting 1/2, averaged over tasks; the interval resamples each recipe's runs
+    within each task (stratified bootstrap). x, y: one array of per-seed scores, or one per task."""
+    xs, ys = _as_strata(x), _as_strata(y)
+    if len(xs) != len(ys):
+        raise ValueError(f"x has {len(xs)} tasks, y has {len(ys)}")
+    keep = [i for i in range(len(xs)) if len(xs[i]) and len(ys[i])]
+    xs, ys = [xs[i] for i in keep], [ys[i] for i in keep]
+    if not xs:
+        return (float("nan"),) * 3
+    point = _poi(xs, ys)
+    rng = np.random.default_rng(seed)
+    samples = np.empty(reps)
+    for r in range(reps):
+        samples[r] = _poi([g[rng.integers(0, len(g), len(g))] for g in xs],
+                          [g[rng.integers(0, len(g), len(g))] for g in ys])
+    lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
+    return point, float(lo), float(hi)

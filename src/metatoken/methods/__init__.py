@@ -6,6 +6,7 @@ from metatoken.methods import condition_mlp as _condition_mlp  # noqa: F401
 from metatoken.methods import filtered_bc as _filtered_bc  # noqa: F401
 from metatoken.methods import kl_finetune as _kl_finetune  # noqa: F401
 from metatoken.methods import mixture as _mixture  # noqa: F401
+from metatoken.methods import offline_rl as _offline_rl  # noqa: F401  (d3rlpy imported only when trained)
 from metatoken.methods import ppo as _ppo  # noqa: F401
 from metatoken.methods import rl_as_sl as _rl_as_sl  # noqa: F401
 from metatoken.methods.base import METHODS, Budget, Ledger, TrainedPolicy, make_method
