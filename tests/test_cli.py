@@ -28,6 +28,10 @@ def test_demo_spec_end_to_end_with_tiny_overrides(tmp_path):
             "--out", out, "--workers", "2")
     assert r.returncode == 0, r.stderr
     assert f"report:  {out / 'report.html'}" in r.stdout
+    # stderr is a pipe, not a terminal: one plain line per finished run, no progress bars
+    finished = sorted(ln.split("] ", 1)[1].split(" (")[0] for ln in r.stderr.splitlines() if ln.startswith("["))
+    assert finished == ["run glitchgrid-teleport__bc__seed0 ok", "run glitchgrid-teleport__condition__seed0 ok"]
+    assert "━" not in r.stderr
     path = out / "results.parquet"
     df = pd.read_parquet(path)
     assert list(df.columns) == ["experiment", "task", "method", "seed", "metric", "value"]

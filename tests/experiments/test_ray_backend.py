@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from metatoken.experiments.ray_backend import pack, unpack
@@ -38,7 +39,8 @@ def test_ray_matches_local_workers(tmp_path):
     for a, b in zip(local.results, remote.results):
         ma = {k: v for k, v in a.metrics.items() if k != "ledger/wall_time_s"}
         mb = {k: v for k, v in b.metrics.items() if k != "ledger/wall_time_s"}
-        assert ma == pytest.approx(mb, nan_ok=True)
+        assert ma.keys() == mb.keys()  # exactly equal: one torch thread per run on both backends
+        np.testing.assert_array_equal(list(ma.values()), list(mb.values()), err_msg=a.run_id)
         run_dir = tmp_path / "ray" / "runs" / b.run_id
         for name in ("spec.json", "metrics.json", "ledger.json", "rollouts.parquet", "policy/model.safetensors"):
             assert (run_dir / name).is_file(), name

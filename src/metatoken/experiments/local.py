@@ -25,10 +25,6 @@ from metatoken.experiments.runs import RunResult, RunSpec, Schedule
 _PARENT_POLL_S = 0.5
 
 
-def threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def _exit_with_parent(parent_pid: int) -> None:
     """Runs in a worker thread: end the worker as soon as its driver is gone."""
     while os.getppid() == parent_pid:
@@ -36,12 +32,9 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-def _worker_main(conn: Connection, parent_pid: int, threads: int, runs_dir: Path, data_dir: Path) -> None:
+def _worker_main(conn: Connection, parent_pid: int, runs_dir: Path, data_dir: Path) -> None:
     """A worker's loop: receive a run, execute it, send back its result; None or EOF ends it."""
-    import torch
-
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
-    torch.set_num_threads(threads)
     while True:
         try:
             run = conn.recv()
@@ -57,10 +50,9 @@ def _worker_main(conn: Connection, parent_pid: int, threads: int, runs_dir: Path
 class _Worker:
     """One worker process, its pipe and the run it holds."""
 
-    def __init__(self, ctx, threads: int, runs_dir: Path, data_dir: Path):
+    def __init__(self, ctx, runs_dir: Path, data_dir: Path):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, os.getpid(), threads, runs_dir, data_dir),
-                                   daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, os.getpid(), runs_dir, data_dir), daemon=True)
         self.process.start()
         child.close()
         self.run: RunSpec | None = None
@@ -89,9 +81,6 @@ def execute_local(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: 
 
 
 def _execute_in_process(runs, runs_dir, data_dir, progress: RunProgress) -> list[RunResult]:
-    import torch
-
-    torch.set_num_threads(threads_per_worker(1))
     schedule, results = Schedule(runs), []
     while (run := schedule.next_ready()) is not None:
         progress.start(run.run_id)
@@ -105,10 +94,9 @@ def _execute_in_process(runs, runs_dir, data_dir, progress: RunProgress) -> list
 def _execute_in_workers(runs, runs_dir, data_dir, workers: int, progress: RunProgress,
                         retries: int) -> list[RunResult]:
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch thread pools
-    threads = threads_per_worker(workers)
     schedule, results = Schedule(runs), []
     attempts: dict[str, int] = {}
-    pool = [_Worker(ctx, threads, runs_dir, data_dir) for _ in range(min(workers, len(runs)))]
+    pool = [_Worker(ctx, runs_dir, data_dir) for _ in range(min(workers, len(runs)))]
 
     def finished(worker: _Worker, result: RunResult) -> None:
         worker.run = None
@@ -121,7 +109,7 @@ def _execute_in_workers(runs, runs_dir, data_dir, workers: int, progress: RunPro
             for i, worker in enumerate(pool):
                 if worker.run is None and not worker.process.is_alive():  # died while idle
                     worker.conn.close()
-                    pool[i] = worker = _Worker(ctx, threads, runs_dir, data_dir)
+                    pool[i] = worker = _Worker(ctx, runs_dir, data_dir)
                 if worker.run is None and (run := schedule.next_ready()) is not None:
                     worker.run = run
                     attempts[run.run_id] = attempts.get(run.run_id, 0) + 1
@@ -153,7 +141,7 @@ def _execute_in_workers(runs, runs_dir, data_dir, workers: int, progress: RunPro
                             run, runs_dir, f"WorkerDied: the worker process died (exit code {code}) "
                                            f"on each of {attempts[run.run_id]} attempt(s)"))
                     worker.conn.close()
-                    pool[i] = _Worker(ctx, threads, runs_dir, data_dir)
+                    pool[i] = _Worker(ctx, runs_dir, data_dir)
     finally:
         for worker in pool:
             worker.stop()

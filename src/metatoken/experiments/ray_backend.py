@@ -41,9 +41,6 @@ def unpack(blob: bytes, directory: Path) -> None:
 
 def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None) -> tuple[RunResult, bytes]:
     """Executed on a Ray worker: one run in a scratch directory, returned packed."""
-    import torch
-
-    torch.set_num_threads(1)  # one CPU per Ray task, as the local backend's workers
     with tempfile.TemporaryDirectory(prefix="metatoken-ray-") as scratch:
         exp = rundir.ExperimentDir(Path(scratch))
         unpack(data_blob, exp.datasets)

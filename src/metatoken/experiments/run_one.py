@@ -1,5 +1,9 @@
 """One run, start to finish: train, evaluate, save the policy, measure, write its directory.
 
+Every run trains and evaluates with `TORCH_THREADS` torch threads, whatever the backend and
+worker count, so the same spec and seed give the same metrics with --workers 1, 2 or Ray
+(a float reduction split over a different number of threads rounds differently).
+
 The run directory is built under a temporary name and renamed into place (experiments/
 rundir.py), so it holds either a complete result or a recorded failure, never half of one.
 """
@@ -27,6 +31,8 @@ from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
 from metatoken.policy import SavablePolicy
+
+TORCH_THREADS = 1
 
 
 def _rollouts_table(r: Rollouts) -> pa.Table:
@@ -88,6 +94,8 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
     """Execute one run into runs_dir/<run_id>; failures are recorded, not raised.
 
     pi_ref's run (`run.reference`) must have finished in runs_dir before this one starts."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
     tmp = rundir.temporary_run_dir(runs_dir, run.run_id)
     start = time.perf_counter()
     try:
@@ -103,5 +111,6 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
         rundir.land(tmp, runs_dir, run.run_id)
         return result
     finally:
+        torch.set_num_threads(threads)
         if tmp.path.exists():  # an interrupted run leaves nothing behind
             shutil.rmtree(tmp.path, ignore_errors=True)
