@@ -31,9 +31,18 @@ def collect(task: Task) -> Dataset:
         env.close()
 
 
+def import_dataset(task: Task) -> Dataset:
+    """The user dataset a task names (`task.dataset`), in the spaces the task's env shows."""
+    user = minari_io.load(Path(task.dataset))
+    encoded = task.encode(user)
+    return Dataset(encoded.episodes, encoded.observation_space, encoded.action_space, task.key,
+                   dict(encoded.metadata))
+
+
 def reference_data(task: Task, cache_dir: Path) -> Dataset:
-    """The task's reference dataset, collected once and then read from its Minari copy."""
+    """The task's reference dataset (collected, or imported from the user's), read from its Minari copy."""
     path = Path(cache_dir) / task.key
     if not (path / "data" / "metadata.json").exists():
-        minari_io.save(collect(task), path, dataset_id=f"metatoken/{task.id}/reference-v0")
+        data = import_dataset(task) if task.dataset is not None else collect(task)
+        minari_io.save(data, path, dataset_id=f"metatoken/{task.id}/reference-v0")
     return minari_io.load(path)
