@@ -8,6 +8,7 @@ import numpy as np
 
 from metatoken.data import minari_io
 from metatoken.data.dataset import Dataset
+from metatoken.data.validate import user_dataset, validate
 from metatoken.envs.task import Task
 from metatoken.evaluate.rollout import rollout
 
@@ -31,18 +32,16 @@ def collect(task: Task) -> Dataset:
         env.close()
 
 
-def import_dataset(task: Task) -> Dataset:
-    """The user dataset a task names (`task.dataset`), in the spaces the task's env shows."""
-    user = minari_io.load(Path(task.dataset))
-    encoded = task.encode(user)
-    return Dataset(encoded.episodes, encoded.observation_space, encoded.action_space, task.key,
-                   dict(encoded.metadata))
-
-
 def reference_data(task: Task, cache_dir: Path) -> Dataset:
-    """The task's reference dataset (collected, or imported from the user's), read from its Minari copy."""
+    """The task's validated reference dataset (collected, or the user's), read from its Minari copy."""
     path = Path(cache_dir) / task.key
+    dataset_id = f"metatoken/{task.id}/reference-v0"
+    if not (path / "data" / "metadata.json").exists() and task.dataset is not None:
+        # The user's file is validated (naming it in any error) before the copy is written.
+        minari_io.save(user_dataset(task), path, dataset_id=dataset_id)
+        return minari_io.load(path)
     if not (path / "data" / "metadata.json").exists():
-        data = import_dataset(task) if task.dataset is not None else collect(task)
-        minari_io.save(data, path, dataset_id=f"metatoken/{task.id}/reference-v0")
-    return minari_io.load(path)
+        minari_io.save(collect(task), path, dataset_id=dataset_id)
+    data = minari_io.load(path)
+    validate(data, task, path)
+    return data

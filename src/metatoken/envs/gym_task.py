@@ -79,11 +79,12 @@ class GymTask(Task):
 
     @property
     def key(self) -> str:
-        """Like Task.key, plus the env id and (hashed) the user dataset's path."""
+        """Like Task.key, plus the env id, the time limit and (hashed) the user dataset's path."""
         base = super().key.removeprefix(f"{self.id}__")
         env = "".join(c if c.isalnum() or c in "._-" else "-" for c in self.env_id)
+        limit = "" if self.max_episode_steps is None else f"__steps{self.max_episode_steps}"
         source = "" if self.dataset is None else "__user-" + hashlib.sha256(self.dataset.encode()).hexdigest()[:12]
-        return f"{self.id}-{env}__{base}{source}"
+        return f"{self.id}-{env}__{base}{limit}{source}"
 
     def _wrappers(self) -> list:
         return [OneHotObservation] if self.one_hot else []
@@ -99,8 +100,8 @@ class GymTask(Task):
 
     def encode(self, dataset: Dataset) -> Dataset:
         """A user dataset in the env's raw spaces -> the spaces `make_env` shows (one-hot)."""
-        if not self.one_hot:
-            return dataset
+        if not (self.one_hot and isinstance(dataset.observation_space, gym.spaces.Discrete)):
+            return dataset  # anything else is left for validation to compare with the env
         space = dataset.observation_space
         n, start = int(space.n), int(space.start)
         episodes = [replace(e, observations=one_hot(e.observations, n, start)) for e in dataset.episodes]
