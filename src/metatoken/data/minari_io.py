@@ -69,6 +69,27 @@ def save(dataset: Dataset, path: Path, dataset_id: str = "metatoken/reference-v0
         raise
 
 
+def save_arrays(path: Path, observation_space, action_space, episodes: list[dict],
+                dataset_id: str = "user/reference-v0") -> None:
+    """Write episodes given as arrays (a user's own recording) as a Minari dataset.
+
+    Each episode is a mapping with `observations` (T+1, ...), `actions` (T, ...), `rewards`,
+    `terminations` and `truncations` (T,); it carries no audit (intended NaN, no exploit).
+    """
+    eps = []
+    for i, e in enumerate(episodes):
+        t = len(e["rewards"])
+        eps.append(Episode(
+            observations=np.asarray(e["observations"]), actions=np.asarray(e["actions"]),
+            rewards=np.asarray(e["rewards"], dtype=float),
+            terminations=np.asarray(e["terminations"], dtype=bool),
+            truncations=np.asarray(e["truncations"], dtype=bool),
+            intended=np.full(t, np.nan), exploit=np.zeros(t, dtype=bool),
+            behaviour=str(e.get("behaviour", "user")), seed=e.get("seed"),
+        ))
+    save(Dataset(eps, observation_space, action_space), path, dataset_id)
+
+
 def load(path: Path) -> Dataset:
     """Load a Minari dataset directory (the one holding `data/`, or `data/` itself)."""
     path = Path(path).resolve()
