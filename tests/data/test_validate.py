@@ -11,7 +11,7 @@ import pytest
 from metatoken.data import minari_io
 from metatoken.data.collect import collect, reference_data
 from metatoken.data.dataset import Dataset
-from metatoken.data.validate import user_dataset, validate
+from metatoken.data.validate import preflight, user_dataset, validate
 from metatoken.envs import make_task
 from metatoken.errors import UserError
 
@@ -107,8 +107,12 @@ def test_a_bad_user_dataset_is_refused_before_anything_is_written(tmp_path, pend
     with pytest.raises(UserError, match=f"^{tmp_path / 'user'}: episode 0 has non-finite rewards"):
         user_dataset(user)
     with pytest.raises(UserError, match="non-finite rewards"):
+        preflight(user)
+    with pytest.raises(UserError, match="non-finite rewards"):
         reference_data(user, tmp_path / "cache")
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
     # the same data, good, is imported and cached
     minari_io.save(data, tmp_path / "user")
+    preflight(user)
+    preflight(make_task("gym", {"env_id": "Pendulum-v1"}))  # no user dataset: nothing to check
     assert reference_data(user, tmp_path / "cache").total_steps == data.total_steps

@@ -71,6 +71,12 @@ def user_dataset(task: Task) -> Dataset:
     return Dataset(data.episodes, data.observation_space, data.action_space, task.key, dict(data.metadata))
 
 
+def preflight(task: Task) -> None:
+    """Check a task's user dataset, if it names one, without writing anything (the runner's first step)."""
+    if task.dataset is not None:
+        user_dataset(task)
+
+
 def _check_task_key(recorded: str, key: str, fail) -> None:
     """The recorded task key must be this task's (a generic task's user-data suffix aside)."""
     if recorded and recorded.split(USER_SUFFIX)[0] != key.split(USER_SUFFIX)[0]:
