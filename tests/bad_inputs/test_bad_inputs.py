@@ -210,7 +210,7 @@ BAD_DATASETS = {
                                                   "glitchgrid-teleport__data0"),
                                 "recorded for task 'glitchgrid-teleport__data0'"),
 }
-RUNNER_PREFLIGHT = ("runner: call metatoken.data.validate.user_dataset(task) for every task before creating --out "
+RUNNER_PREFLIGHT = ("runner: call metatoken.data.validate.preflight(task) for every task before creating --out "
                     "(it writes the out dir and experiment.json first)")
 
 
