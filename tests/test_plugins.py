@@ -18,7 +18,7 @@ from metatoken.experiments.spec import parse_spec
 PLUGIN = """
 from pydantic import BaseModel, ConfigDict
 from metatoken.envs.task import TASKS, TaskDef
-from metatoken.envs.gym_task import GymOptions, _gym_task
+from metatoken.envs.gym_task import GymOptions, build_gym_task
 
 
 class Options(BaseModel):
@@ -27,7 +27,7 @@ class Options(BaseModel):
 
 
 def build(o):
-    return _gym_task(GymOptions(env_id="Pendulum-v1", env_kwargs={{"g": o.g}}))
+    return build_gym_task(GymOptions(env_id="Pendulum-v1", env_kwargs={{"g": o.g}}))
 
 
 TASKS.register("{task_id}", TaskDef(Options, build), "Pendulum-v1 from a plugin.")

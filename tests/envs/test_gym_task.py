@@ -136,3 +136,14 @@ def test_user_dataset_is_imported_one_hot_from_a_path_or_a_minari_id(tmp_path, m
 def test_a_missing_dataset_is_one_line():
     with pytest.raises(UserError, match="dataset 'nowhere/none-v0': no such directory"):
         parse_spec(_spec({"env_id": "CartPole-v1", "dataset": "nowhere/none-v0"}))
+
+
+def test_user_discrete_observations_outside_the_space_are_one_line(tmp_path):
+    raw = _raw_frozenlake_dataset(2)
+    raw.episodes[1].observations[2] = 16  # FrozenLake 4x4 has states 0..15
+    minari_io.save(raw, tmp_path / "lake")
+    task = make_task("gym", {"env_id": "FrozenLake-v1", "dataset": str(tmp_path / "lake")})
+    with pytest.raises(UserError) as err:
+        reference_data(task, tmp_path / "cache")
+    assert str(err.value) == f"{tmp_path / 'lake'}: episode 1: observation 16 at step 2 is outside Discrete(16)"
+    assert not (tmp_path / "cache").exists()

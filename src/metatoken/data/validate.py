@@ -66,7 +66,10 @@ def user_dataset(task: Task) -> Dataset:
     dataset is one line and exit 2 with nothing on disk.
     """
     source = Path(task.dataset)
-    data = task.encode(minari_io.load(source))
+    try:
+        data = task.encode(minari_io.load(source))
+    except ValueError as err:
+        raise UserError(f"{source}: {err}") from None
     validate(data, task, source)
     return Dataset(data.episodes, data.observation_space, data.action_space, task.key, dict(data.metadata))
 

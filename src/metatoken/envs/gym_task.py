@@ -99,11 +99,16 @@ class GymTask(Task):
                             wrappers=self._wrappers(), **self.env_kwargs, **self._limit())
 
     def encode(self, dataset: Dataset) -> Dataset:
-        """A user dataset in the env's raw spaces -> the spaces `make_env` shows (one-hot)."""
+        """A user dataset in the env's raw spaces -> the spaces `make_env` shows (one-hot); ValueError if it cannot be."""
         if not (self.one_hot and isinstance(dataset.observation_space, gym.spaces.Discrete)):
             return dataset  # anything else is left for validation to compare with the env
         space = dataset.observation_space
         n, start = int(space.n), int(space.start)
+        for i, e in enumerate(dataset.episodes):
+            obs = np.asarray(e.observations)
+            bad = np.flatnonzero((obs != np.round(obs)) | (obs < start) | (obs >= start + n))
+            if len(bad):
+                raise ValueError(f"episode {i}: observation {obs[bad[0]]} at step {bad[0]} is outside {space}")
         episodes = [replace(e, observations=one_hot(e.observations, n, start)) for e in dataset.episodes]
         return Dataset(episodes, gym.spaces.Box(0.0, 1.0, (n,), np.float32), dataset.action_space,
                        dataset.task_key, dict(dataset.metadata))
@@ -159,7 +164,8 @@ def resolve_dataset(source: str) -> Path:
     raise UserError(f"dataset {source!r}: no such directory, and no Minari dataset of that id under {root}")
 
 
-def _gym_task(o: GymOptions) -> GymTask:
+def build_gym_task(o: GymOptions) -> GymTask:
+    """The `gym` task for validated options (plugins may call it to wrap an env of their own)."""
     obs_space, action_space = check_env_id(o.env_id, o.env_kwargs)
     behaviours = (Behaviour("random", 0.0, lambda: UniformRandom(action_space)),)
     return GymTask(
@@ -177,6 +183,6 @@ def _gym_task(o: GymOptions) -> GymTask:
 
 
 if "gym" not in TASKS:
-    TASKS.register("gym", TaskDef(GymOptions, _gym_task),
+    TASKS.register("gym", TaskDef(GymOptions, build_gym_task),
                    "Any registered Gymnasium env (options.env_id); reference data from options.dataset "
                    "(Minari) or a random behaviour; no audit.")
