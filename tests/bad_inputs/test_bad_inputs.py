@@ -231,6 +231,13 @@ def _dataset_case(name):
     return Case(setup, xfail=RUNNER_PREFLIGHT)
 
 
+def _dataset_missing(tmp, finished, pendulum_data):
+    (tmp / "spec.yaml").write_text(
+        "name: mine\ntasks: [{id: gym, options: {env_id: Pendulum-v1, dataset: no-such-dir}}]\n"
+        "methods: [{id: bc}]\nseeds: [0]\nbudgets: {gradient_steps: 3, eval_episodes: 2}\n")
+    return ["run", "spec.yaml", "--out", "out"], "dataset 'no-such-dir': no such directory", []
+
+
 def _out_is_a_file(tmp, finished, pendulum_data):
     (tmp / "spec.yaml").write_text(GOOD_SPEC)
     (tmp / "taken").write_text("not a directory\n")
@@ -316,6 +323,7 @@ def _unknown_backend(tmp, finished, pendulum_data):
 
 CASES = {
     **{name: _dataset_case(name) for name in BAD_DATASETS},
+    "dataset_missing": Case(_dataset_missing, RUNNER_PREFLIGHT),
     "out_is_a_file": Case(_out_is_a_file, "cli/runner: --out that exists and is not a directory -> UserError "
                                           "before anything runs (now a FileExistsError traceback)"),
     "out_under_proc": Case(_out_under_proc, "cli/runner: an --out that cannot be created -> UserError before "

@@ -10,6 +10,7 @@ import pytest
 from metatoken.data import minari_io
 from metatoken.data.collect import collect, reference_data
 from metatoken.data.dataset import Dataset, Episode
+from metatoken.data.validate import preflight
 from metatoken.envs import make_task
 from metatoken.envs.gym_task import UniformRandom
 from metatoken.errors import UserError
@@ -123,7 +124,7 @@ def test_user_dataset_is_imported_one_hot_from_a_path_or_a_minari_id(tmp_path, m
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     by_id = make_task("gym", {"env_id": "FrozenLake-v1", "dataset": "me/lake-v0"})
     by_path = make_task("gym", {"env_id": "FrozenLake-v1", "dataset": str(tmp_path / "minari" / "me" / "lake-v0")})
-    assert by_id.key == by_path.key  # the same directory, however it was named
+    np.testing.assert_array_equal(reference_data(by_path, tmp_path / "cache").returns(), raw.returns())
     ds = reference_data(by_id, tmp_path / "cache")
     assert (tmp_path / "cache" / by_id.key / "data" / "metadata.json").is_file()
     assert ds.task_key == by_id.key and len(ds) == 6
@@ -133,9 +134,15 @@ def test_user_dataset_is_imported_one_hot_from_a_path_or_a_minari_id(tmp_path, m
         np.testing.assert_array_equal(ours.actions, user.actions)
 
 
-def test_a_missing_dataset_is_one_line():
-    with pytest.raises(UserError, match="dataset 'nowhere/none-v0': no such directory"):
-        parse_spec(_spec({"env_id": "CartPole-v1", "dataset": "nowhere/none-v0"}))
+def test_a_missing_dataset_is_one_line_at_preflight_not_at_parse(tmp_path, monkeypatch):
+    """A worker or Ray node builds the task without the user's files; the runner's preflight checks them."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    task = make_task("gym", {"env_id": "CartPole-v1", "dataset": "nowhere/none-v0"})
+    assert task.dataset == "nowhere/none-v0"
+    with pytest.raises(UserError) as err:
+        preflight(task)
+    assert str(err.value) == (f"dataset 'nowhere/none-v0': no such directory, and no Minari dataset of that id "
+                              f"under {tmp_path}")
 
 
 def test_user_discrete_observations_outside_the_space_are_one_line(tmp_path):

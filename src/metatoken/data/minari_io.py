@@ -7,6 +7,7 @@ any Minari dataset with Box/Discrete spaces loads too (its audit is then NaN / F
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -88,6 +89,17 @@ def save_arrays(path: Path, observation_space, action_space, episodes: list[dict
             behaviour=str(e.get("behaviour", "user")), seed=e.get("seed"),
         ))
     save(Dataset(eps, observation_space, action_space), path, dataset_id)
+
+
+def locate(source: str) -> Path:
+    """A dataset option -> the Minari dataset directory: a path, or an id under MINARI_DATASETS_PATH."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    root = Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+    if (root / source).exists():
+        return root / source
+    raise UserError(f"dataset {source!r}: no such directory, and no Minari dataset of that id under {root}")
 
 
 def load(path: Path) -> Dataset:

@@ -65,7 +65,7 @@ def user_dataset(task: Task) -> Dataset:
     The runner calls this for every task of a spec before it writes anything, so a bad
     dataset is one line and exit 2 with nothing on disk.
     """
-    source = Path(task.dataset)
+    source = minari_io.locate(task.dataset)
     try:
         data = task.encode(minari_io.load(source))
     except ValueError as err:

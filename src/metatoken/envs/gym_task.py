@@ -15,9 +15,7 @@ reported as not measured (NaN), never 0.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -79,7 +77,7 @@ class GymTask(Task):
 
     @property
     def key(self) -> str:
-        """Like Task.key, plus the env id, the time limit and (hashed) the user dataset's path."""
+        """Like Task.key, plus the env id, the time limit and (hashed) the dataset option as written."""
         base = super().key.removeprefix(f"{self.id}__")
         env = "".join(c if c.isalnum() or c in "._-" else "-" for c in self.env_id)
         limit = "" if self.max_episode_steps is None else f"__steps{self.max_episode_steps}"
@@ -128,9 +126,9 @@ class GymOptions(BaseModel):
 
     @model_validator(mode="after")
     def _env_is_usable(self) -> GymOptions:
+        # The dataset is not looked up here: workers and Ray nodes build this task from the
+        # spec but read the runner's cached copy; `preflight` checks it before anything runs.
         check_env_id(self.env_id, self.env_kwargs)
-        if self.dataset is not None:
-            resolve_dataset(self.dataset)
         return self
 
 
@@ -153,17 +151,6 @@ def check_env_id(env_id: str, env_kwargs: dict[str, Any]) -> tuple[gym.Space, gy
         env.close()
 
 
-def resolve_dataset(source: str) -> Path:
-    """A dataset option -> the Minari dataset directory: a path, or an id under MINARI_DATASETS_PATH."""
-    path = Path(source).expanduser()
-    if path.exists():
-        return path
-    root = Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
-    if (root / source).exists():
-        return root / source
-    raise UserError(f"dataset {source!r}: no such directory, and no Minari dataset of that id under {root}")
-
-
 def build_gym_task(o: GymOptions) -> GymTask:
     """The `gym` task for validated options (plugins may call it to wrap an env of their own)."""
     obs_space, action_space = check_env_id(o.env_id, o.env_kwargs)
@@ -176,7 +163,7 @@ def build_gym_task(o: GymOptions) -> GymTask:
         reference_episodes=o.reference_episodes,
         data_seed=o.data_seed,
         max_episode_steps=o.max_episode_steps,
-        dataset=None if o.dataset is None else str(resolve_dataset(o.dataset).resolve()),
+        dataset=o.dataset,
         audited=False,
         one_hot=isinstance(obs_space, gym.spaces.Discrete),
     )

@@ -41,7 +41,7 @@ class Task:
     data_seed: int = 0  # reference data is immutable: one seed per task, not per run
     max_episode_steps: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    dataset: str | None = None  # a user's Minari dataset directory: imported instead of collecting
+    dataset: str | None = None  # a user's Minari dataset (directory or Minari id): imported, not collected
     audited: bool = True  # the env reports the audit (`intended`, `exploit`) in info
 
     @property
