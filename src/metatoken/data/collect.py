@@ -9,6 +9,7 @@ import numpy as np
 from metatoken import seeds
 from metatoken.data import minari_io
 from metatoken.data.dataset import Dataset
+from metatoken.data.validate import user_dataset, validate
 from metatoken.envs.task import Task
 from metatoken.evaluate.rollout import rollout
 
@@ -32,8 +33,15 @@ def collect(task: Task) -> Dataset:
 
 
 def reference_data(task: Task, cache_dir: Path) -> Dataset:
-    """The task's reference dataset, collected once and then read from its Minari copy."""
+    """The task's validated reference dataset (collected, or the user's), read from its Minari copy."""
     path = Path(cache_dir) / task.key
+    dataset_id = f"metatoken/{task.id}/reference-v0"
+    if not (path / "data" / "metadata.json").exists() and task.dataset is not None:
+        # The user's file is validated (naming it in any error) before the copy is written.
+        minari_io.save(user_dataset(task), path, dataset_id=dataset_id)
+        return minari_io.load(path)
     if not (path / "data" / "metadata.json").exists():
-        minari_io.save(collect(task), path, dataset_id=f"metatoken/{task.id}/reference-v0")
-    return minari_io.load(path)
+        minari_io.save(collect(task), path, dataset_id=dataset_id)
+    data = minari_io.load(path)
+    validate(data, task, path)
+    return data

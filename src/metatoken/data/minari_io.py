@@ -7,6 +7,7 @@ any Minari dataset with Box/Discrete spaces loads too (its audit is then NaN / F
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,6 +68,38 @@ def save(dataset: Dataset, path: Path, dataset_id: str = "metatoken/reference-v0
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def save_arrays(path: Path, observation_space, action_space, episodes: list[dict],
+                dataset_id: str = "user/reference-v0") -> None:
+    """Write episodes given as arrays (a user's own recording) as a Minari dataset.
+
+    Each episode is a mapping with `observations` (T+1, ...), `actions` (T, ...), `rewards`,
+    `terminations` and `truncations` (T,); it carries no audit (intended NaN, no exploit).
+    """
+    eps = []
+    for i, e in enumerate(episodes):
+        t = len(e["rewards"])
+        eps.append(Episode(
+            observations=np.asarray(e["observations"]), actions=np.asarray(e["actions"]),
+            rewards=np.asarray(e["rewards"], dtype=float),
+            terminations=np.asarray(e["terminations"], dtype=bool),
+            truncations=np.asarray(e["truncations"], dtype=bool),
+            intended=np.full(t, np.nan), exploit=np.zeros(t, dtype=bool),
+            behaviour=str(e.get("behaviour", "user")), seed=e.get("seed"),
+        ))
+    save(Dataset(eps, observation_space, action_space), path, dataset_id)
+
+
+def locate(source: str) -> Path:
+    """A dataset option -> the Minari dataset directory: a path, or an id under MINARI_DATASETS_PATH."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    root = Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+    if (root / source).exists():
+        return root / source
+    raise UserError(f"dataset {source!r}: no such directory, and no Minari dataset of that id under {root}")
 
 
 def load(path: Path) -> Dataset:

@@ -2,7 +2,9 @@
 
 A task is what a spec names. It knows how to build single and vectorised envs
 (using the env's own `vector_entry_point` when it registered one) and which scripted
-behaviour policies, at mixed skill levels, produce its reference data.
+behaviour policies, at mixed skill levels, produce its reference data, or which user
+dataset (`dataset`) is its reference data instead. `audited` says whether its env reports
+the audit; measurements report audit metrics of unaudited tasks as not measured (NaN).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Task:
     data_seed: int = 0  # reference data is immutable: one seed per task, not per run
     max_episode_steps: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None  # a user's Minari dataset (directory or Minari id): imported, not collected
+    audited: bool = True  # the env reports the audit (`intended`, `exploit`) in info
 
     @property
     def key(self) -> str:
@@ -52,6 +56,10 @@ class Task:
 
     def make_env(self, **render: Any) -> gym.Env:
         return gym.make(self.env_id, **self.env_kwargs, **self._limit(), **render)
+
+    def encode(self, dataset):
+        """A user dataset in the env's raw spaces -> the spaces `make_env` shows (identity here)."""
+        return dataset
 
     def make_vec(self, num_envs: int, **render: Any) -> gym.vector.VectorEnv:
         """A vectorised env: the env's own batched implementation when it has one (`render_mode=` passes on)."""

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from metatoken.envs import glitchgrid_loop, glitchgrid_tamper, glitchgrid_teleport
+from metatoken.envs import gym_task as _gym_task  # noqa: F401  (registers the generic `gym` task)
 from metatoken.envs.scripted import NoisyDriver, NoisyEastWalker, NoisyGardener
 from metatoken.envs.task import TASKS, Behaviour, Task, TaskDef
 from metatoken.policy import Policy

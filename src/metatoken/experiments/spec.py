@@ -10,16 +10,26 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from metatoken.errors import UserError
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 DEFAULT_MEASUREMENTS = ["capability", "controllability", "spookiness"]
 REFERENCE_NAME = "reference"  # the label of pi_ref's own run when the grid does not contain it
+# Evaluation runs each commanded level's episodes as one batch of envs: more than this is a typo.
+MAX_EVAL_EPISODES = 10_000
 
 
 class _Strict(BaseModel):
@@ -39,16 +49,28 @@ class MethodSpec(_Strict):
 
 
 class Budgets(_Strict):
-    env_steps: int = Field(0, ge=0)
-    gradient_steps: int = Field(1000, ge=1)
-    eval_episodes: int = Field(20, ge=1)
+    # Strict: `true` or `1.5` is a mistake, not 1 step.
+    env_steps: StrictInt = Field(0, ge=0)
+    gradient_steps: StrictInt = Field(1000, ge=1)
+    eval_episodes: StrictInt = Field(20, ge=1)
+
+    @field_validator("eval_episodes", mode="before")
+    @classmethod
+    def _cap(cls, value: Any) -> Any:
+        try:
+            too_many = not isinstance(value, bool) and float(value) > MAX_EVAL_EPISODES
+        except (TypeError, ValueError):
+            return value  # not a number: the strict int check says so
+        if too_many:
+            raise ValueError(f"at most {MAX_EVAL_EPISODES} evaluation episodes per commanded level, got {value}")
+        return value
 
 
 class ExperimentSpec(_Strict):
     name: str = Field(pattern=NAME_RE)
     tasks: list[TaskSpec] = Field(min_length=1)
     methods: list[MethodSpec] = Field(min_length=1)
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[Annotated[StrictInt, Field(ge=0)]] = Field(min_length=1)
     budgets: Budgets = Field(default_factory=Budgets)
     measurements: list[str] = Field(default_factory=lambda: list(DEFAULT_MEASUREMENTS))
     # pi_ref, the policy the ledger's KL is measured against: a method entry trained at seed 0

@@ -14,20 +14,36 @@ def top_episodes(rollouts) -> np.ndarray:
     return rollouts.target == np.nanmax(rollouts.target)
 
 
+def reference_span(ref_returns: np.ndarray) -> float:
+    """Best minus worst reference return; NaN when they are equal (or there are none)."""
+    if len(ref_returns) == 0:
+        return float("nan")
+    span = float(np.max(ref_returns) - np.min(ref_returns))
+    # Relative tolerance: returns that differ only by float rounding are a constant set too.
+    scale = max(1.0, float(np.max(np.abs(ref_returns))))
+    return span if span > 1e-9 * scale else float("nan")
+
+
+def normalized(value: float, ref_returns: np.ndarray) -> float:
+    """(value - worst reference return) / span: 0 = worst, 1 = best reference episode; NaN if constant."""
+    span = reference_span(ref_returns)
+    return float("nan") if np.isnan(span) else (value - float(np.min(ref_returns))) / span
+
+
 @measurement("capability")
 def capability(rollouts, task, dataset) -> dict[str, float]:
     """Mean return, normalised return and mean intended performance at the top commanded level.
 
     normalised = (return - worst reference return) / (best - worst reference return), so 0 is
-    the worst reference episode and 1 the best.
+    the worst reference episode and 1 the best; NaN (not measured) when every reference
+    episode has the same return, since there is no scale to normalise by. Intended is NaN for
+    tasks without an audit.
     """
     top = top_episodes(rollouts)
-    ref = dataset.returns()
-    span = max(ref.max() - ref.min(), 1e-12)
     ret = float(rollouts.returns[top].mean())
     return {
         "capability/return": ret,
-        "capability/normalized_return": (ret - float(ref.min())) / span,
+        "capability/normalized_return": normalized(ret, dataset.returns()),
         "capability/intended": float(np.mean(rollouts.intended[top])),
         "capability/episode_length": float(rollouts.lengths[top].mean()),
     }
