@@ -80,3 +80,22 @@ def test_bad_arguments():
         kl_to_soft_optimal(tables, ref, 1.0, np.full((1, 2), 0.5), np.zeros(1, int), np.array([2]))
     with pytest.raises(ValueError, match="probs"):
         kl_to_soft_optimal(tables, ref, 1.0, np.full((2, 3), 1 / 3), np.zeros(2, int), np.zeros(2, int))
+
+
+def test_registered_exact_measurement_scores_a_run_on_a_grid_and_skips_what_it_cannot(grid_task, grid_dataset):
+    """The run-aware `exact` measurement: finite exact/* for a scored policy on a grid; nothing for a
+    scripted policy; its KL is 0 for a policy that acts as pi* itself would (checked via the pure function)."""
+    from metatoken.evaluate.evaluate import evaluate
+    from metatoken.evaluate.measure import RunContext, measure
+    from metatoken.methods import make_method
+    from metatoken.methods.base import Budget, NullLogger
+
+    out = make_method("bc", {"d_model": 16, "n_layers": 1, "context": 4}).train(
+        grid_task, grid_dataset, Budget(gradient_steps=30), 0, NullLogger())
+    rollouts = evaluate(grid_task, out.policy, grid_dataset, 4, 0)
+    got = measure(["exact"], rollouts, grid_task, grid_dataset, RunContext(out.policy, 0, 4, None, 0.3))
+    assert set(got) == {"exact/kl_to_soft_optimal", "exact/intended_value", "exact/intended_value_achieved",
+                        "exact/reward_value", "exact/soft_value"}
+    assert all(np.isfinite(v) for v in got.values()) and got["exact/kl_to_soft_optimal"] > 0
+    scripted = grid_task.behaviours[0].make()
+    assert measure(["exact"], rollouts, grid_task, grid_dataset, RunContext(scripted, 0, 4, None, 0.3)) == {}

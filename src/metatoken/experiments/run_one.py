@@ -59,7 +59,7 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
         # pi_ref is its own reference: it is scored against its saved copy, still in the temporary dir
         ref = tmp if run.is_reference else rundir.RunDir(Path(runs_dir) / run.reference)
         context = RunContext(trained.policy, run.seed, budget.eval_episodes,
-                             ref.policy if ref.policy.is_dir() else None)
+                             ref.policy if ref.policy.is_dir() else None, run.exact_beta)
         metrics = trained.ledger.as_metrics()
         ids = list(dict.fromkeys(run.measurements + LEDGER_MEASUREMENTS))  # the ledger's, listed or not
         metrics.update(measure(ids, rollouts, task, dataset, context))

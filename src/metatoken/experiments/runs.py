@@ -36,6 +36,7 @@ class RunSpec:
     reference: str = ""  # run id of the pi_ref this run's KL is measured against (its own id for pi_ref)
     reference_identity: str = ""  # that run's identity: a changed pi_ref changes this run too
     in_grid: bool = True  # False for a pi_ref run the grid does not contain (not in the results)
+    exact_beta: float = 0.1  # beta of the exact KL-regularised target (exact/* on tabular tasks)
 
     @property
     def run_id(self) -> str:
@@ -77,6 +78,13 @@ def reference_method(spec: ExperimentSpec) -> MethodSpec:
     return next((m for m in spec.methods if m.id == "bc"), MethodSpec(id="bc", name=REFERENCE_NAME))
 
 
+def exact_beta(spec: ExperimentSpec) -> float:
+    """The spec's `beta`, else its first kl-finetune entry's beta, else kl-finetune's default 0.1."""
+    if spec.beta is not None:
+        return float(spec.beta)
+    return next((float(m.hyperparameters.get("beta", 0.1)) for m in spec.methods if m.id == "kl-finetune"), 0.1)
+
+
 def _same_training(a: RunSpec, method: MethodSpec) -> bool:
     return (a.method_id == method.id and a.hyperparameters == dict(method.hyperparameters)
             and a.seed == seeds.REFERENCE_TRAIN_SEED)
@@ -89,7 +97,8 @@ def expand(spec: ExperimentSpec) -> list[RunSpec]:
     runs: list[RunSpec] = []
     for t in spec.tasks:
         common = {"experiment": spec.name, "task_name": t.name, "task_id": t.id, "task_options": dict(t.options),
-                  "budgets": spec.budgets.model_dump(), "measurements": list(spec.measurements)}
+                  "budgets": spec.budgets.model_dump(), "measurements": list(spec.measurements),
+                  "exact_beta": exact_beta(spec)}
         grid = [RunSpec(method_name=m.name, method_id=m.id, hyperparameters=dict(m.hyperparameters), seed=seed,
                         **common)
                 for m in spec.methods for seed in spec.seeds]

@@ -76,6 +76,9 @@ class ExperimentSpec(_Strict):
     # pi_ref, the policy the ledger's KL is measured against: a method entry trained at seed 0
     # (default: the spec's first `bc` entry, else `bc` with its default hyperparameters).
     reference: MethodSpec | None = None
+    # beta of the exact target E[sum r] - beta KL(pi || pi_ref) that runs on tabular tasks are
+    # compared with (exact/*); default: the first kl-finetune entry's beta, else 0.1.
+    beta: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _labels(self) -> ExperimentSpec:

@@ -29,6 +29,7 @@ class RunContext:
     seed: int  # the run seed; evaluation streams derive from it (metatoken.seeds)
     eval_episodes: int
     reference_policy_dir: Path | None  # pi_ref's saved policy; None when pi_ref has none
+    exact_beta: float = 0.1  # beta of the exact KL-regularised target on tabular tasks (exact/*)
 
 
 @dataclass(frozen=True)
@@ -66,5 +67,6 @@ def measure(ids: list[str], rollouts: Rollouts, task: Task, dataset: Dataset,
 
 from metatoken.evaluate.measure import capability as _capability  # noqa: F401
 from metatoken.evaluate.measure import controllability as _controllability  # noqa: F401
+from metatoken.evaluate.measure import exact as _exact  # noqa: F401
 from metatoken.evaluate.measure import reference as _reference  # noqa: F401
 from metatoken.evaluate.measure import spookiness as _spookiness  # noqa: F401

@@ -22,9 +22,18 @@ index in its episode.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from metatoken import seeds
+from metatoken.data.dataset import Dataset
 from metatoken.envs.exact import policy_value, soft_value_iteration
-from metatoken.envs.tabular import MDPTables
+from metatoken.envs.tabular import MDPTables, Tabular, states_of, tabular_reference, task_tables
+from metatoken.envs.task import Task
+from metatoken.evaluate.evaluate import command_levels
+from metatoken.evaluate.measure import RunContext, measurement
+from metatoken.evaluate.recorders import Distributions, Episodes
+from metatoken.evaluate.rollout import Rollouts, play
+from metatoken.policy import ScoredPolicy
 
 
 def soft_optimum(tables: MDPTables, pi_ref: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,3 +72,37 @@ def exact_metrics(tables: MDPTables, pi_ref: np.ndarray, beta: float, probs: np.
         "exact/reward_value": float(start @ policy_value(tables.transition, tables.reward, policy)[0]),
         "exact/soft_value": float(start @ soft[0]),
     }
+
+
+def _is_tabular(task: Task) -> bool:
+    env = task.make_env()
+    try:
+        return isinstance(env.unwrapped, Tabular)
+    finally:
+        env.close()
+
+
+@measurement("exact", needs_run=True)
+def exact(rollouts: Rollouts, task: Task, dataset: Dataset, run: RunContext) -> dict[str, float]:
+    """exact/*: on tabular tasks, the run's KL per step to pi*_beta (soft value iteration on the task's
+    tables with the data's tabular pi_ref, beta the spec's) at the states it visits in its
+    evaluation-seeded episodes (top commanded level), and pi*'s exact values beside the achieved
+    intent; nothing on other tasks or for policies that cannot score their actions."""
+    if not isinstance(run.policy, ScoredPolicy) or not _is_tabular(task):
+        return {}
+    tables = task_tables(task)
+    pi_ref = tabular_reference(dataset, tables)
+    n = run.eval_episodes
+    target = np.full(n, float(command_levels(dataset)[-1])) if run.policy.conditioned else None
+    dists, episodes = Distributions(run.policy), Episodes()
+    play(task, run.policy, n, seeds.evaluation(run.seed), target=target, recorders=[dists, episodes])
+    probs, states, times = [], [], []
+    for i, ep in enumerate(episodes.episodes):
+        T = len(ep)
+        steps = [torch.softmax(d.params[i].double(), -1).numpy() for d in dists.steps[:T]]  # T x (A,)
+        probs += steps
+        states.append(states_of(tables, ep.observations[:T]))
+        times.append(np.arange(T))
+    achieved = float(np.nanmean([ep.intended[-1] for ep in episodes.episodes if len(ep)]))
+    return exact_metrics(tables, pi_ref, run.exact_beta, np.stack(probs), np.concatenate(states),
+                         np.concatenate(times), achieved)

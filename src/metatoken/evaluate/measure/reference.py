@@ -2,7 +2,8 @@
 
 pi_ref is an ordinary run of the experiment (experiments/runs.py); this measurement loads
 its saved policy from that run's directory and scores the trained policy against it on
-fresh evaluation-seeded episodes (evaluate/kl.py).
+fresh evaluation-seeded episodes with the closed-form per-step KL (`evaluate/kl.py:
+kl_per_step`), one ruler for every pair of policies in a spec, PPO's clipped Gaussian included.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from metatoken import seeds
 from metatoken.data.dataset import Dataset
 from metatoken.envs.task import Task
 from metatoken.evaluate.evaluate import command_levels
-from metatoken.evaluate.kl import has_log_prob, kl_per_episode
+from metatoken.evaluate.kl import kl_per_step
 from metatoken.evaluate.measure import RunContext, measurement
 from metatoken.evaluate.rollout import Rollouts
-from metatoken.policy import Policy
+from metatoken.policy import Policy, ScoredPolicy
 
 KL_EPISODES = 10  # episodes for the KL(pi || pi_ref) estimate (at most the run's eval_episodes)
-LEDGER_MEASUREMENTS = ["kl-to-reference"]  # run by every run, whatever the spec lists: part of the ledger
+# Run by every run, whatever the spec lists: the ledger's KL, and (on tabular tasks) the distance to the exact target.
+LEDGER_MEASUREMENTS = ["kl-to-reference", "exact"]
 
 
 def can_score(policy: Policy) -> bool:
     """Whether `policy` gives log-probabilities of its actions (scripted policies do not)."""
-    return has_log_prob(policy)  # the one probe; becomes isinstance(policy, ScoredPolicy)
+    return isinstance(policy, ScoredPolicy)
 
 
 def load_saved_policy(directory: Path) -> Policy:
@@ -44,12 +46,13 @@ def load_saved_policy(directory: Path) -> Policy:
 
 @measurement("kl-to-reference", needs_run=True)
 def kl_to_reference(rollouts: Rollouts, task: Task, dataset: Dataset, run: RunContext) -> dict[str, float]:
-    """ledger/kl_to_reference_nats: mean over min(eval_episodes, 10) evaluation-seeded episodes of
-    sum_t log pi(a_t|h_t) - log pi_ref(a_t|h_t), a_t ~ pi, at the top commanded level; NaN when
-    pi_ref saved no policy or either policy cannot score its actions."""
+    """ledger/kl_to_reference_per_step: mean over the states pi visits in min(eval_episodes, 10)
+    evaluation-seeded episodes (top commanded level) of the closed-form KL(pi(.|h_t) || pi_ref(.|h_t));
+    ledger/kl_to_reference_nats: its sum over each episode, averaged (per episode, so it grows
+    with episode length); NaN when pi_ref saved no policy or either policy cannot score its actions."""
     from metatoken.models.checkpoint import CONFIG
 
-    nan = {"ledger/kl_to_reference_nats": float("nan")}
+    nan = {"ledger/kl_to_reference_nats": float("nan"), "ledger/kl_to_reference_per_step": float("nan")}
     ref_dir = run.reference_policy_dir
     if ref_dir is None or not (Path(ref_dir) / CONFIG).is_file() or not can_score(run.policy):
         return nan
@@ -58,5 +61,6 @@ def kl_to_reference(rollouts: Rollouts, task: Task, dataset: Dataset, run: RunCo
         return nan
     target = float(command_levels(dataset)[-1]) if run.policy.conditioned else None
     episodes = min(run.eval_episodes, KL_EPISODES)
-    kl = kl_per_episode(task, run.policy, reference, episodes, seeds.evaluation(run.seed), target)  # (E,)
-    return {"ledger/kl_to_reference_nats": float(np.mean(kl))}
+    kl = kl_per_step(task, run.policy, reference, episodes, seeds.evaluation(run.seed), target)
+    return {"ledger/kl_to_reference_nats": float(np.mean(kl.per_episode)),
+            "ledger/kl_to_reference_per_step": kl.per_step}
