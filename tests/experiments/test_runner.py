@@ -47,8 +47,9 @@ def test_run_directory_contents_and_results_table(tmp_path):
     assert [r.status for r in outcome.results] == ["ok", "ok"]
     run_dir = tmp_path / "runs" / "glitchgrid-teleport__condition__seed0"
     for name in ("spec.json", "metrics.json", "ledger.json", "rollouts.parquet",
-                 "policy/model.safetensors", "policy/config.json"):
+                 "policy/model.safetensors", "policy/config.json", "filmstrip.png"):
         assert (run_dir / name).is_file(), name
+    assert (run_dir / "filmstrip.png").read_bytes().startswith(b"\x89PNG")
     assert any((run_dir / "tensorboard").iterdir())
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no temp dirs left
     table = pq.read_table(tmp_path / "results.parquet")

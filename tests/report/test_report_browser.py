@@ -39,6 +39,9 @@ def test_report_has_no_external_references(report):
     assert "<script" not in text.lower()
     # capability, intended, controllability, and capability vs reward queries and vs KL
     assert text.count("src='data:image/png;base64,") == 5
+    # filmstrips: the reference behaviour's, then one per method (the lowest seed's run)
+    assert [m for m in re.findall(r'<img src="data:image/png;base64,[^"]+" alt="glitchgrid-teleport: ([^"]+)"', text)] \
+        == ["reference behaviour", "bc", "condition"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
@@ -48,7 +51,7 @@ def test_report_renders_in_chromium_without_fetching(report, tmp_path):
             "--virtual-time-budget=3000", "--dump-dom", report.as_uri()]
     dom = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "metatoken report: browser" in dom
-    assert dom.count('src="data:image/png;base64,') == 5
+    assert dom.count('src="data:image/png;base64,') == 5 + 3  # figures, then three filmstrips
     assert "Controllability" in dom and "glitchgrid-teleport" in dom
     events = json.loads(netlog.read_text())["events"]
     urls = {e["params"]["url"] for e in events if "url" in e.get("params", {})}

@@ -13,6 +13,7 @@ stepped by the vector env, but nothing it does after its end reaches a recorder'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,9 @@ class Recorder:
     def end(self, last_obs: np.ndarray) -> None:
         """Called once after the last step with the observations it returned: (B, *obs_shape)."""
 
-    def frame(self, t: int, image: np.ndarray) -> None:
-        """With `play(..., render=True)`: env 0's picture after t steps (t = 0 right after reset)."""
+    def frame(self, t: int, draw: Callable[[], np.ndarray], last: bool) -> None:
+        """With `play(..., render=True)`: env 0 after t steps (t = 0 right after reset); `draw()` renders
+        its picture (only when called: drawing every step of a long episode is costly); `last` marks env 0's final step."""
 
 
 def _audit(info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:

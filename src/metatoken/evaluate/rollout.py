@@ -159,7 +159,7 @@ def play(
             steps += int(alive.sum())
             alive &= ~step.done
             obs, t = next_obs, t + 1
-            _frame(env, recorders, t, render and bool(step.alive[0]))  # up to env 0's last step
+            _frame(env, recorders, t, render and bool(step.alive[0]), bool(step.done[0]))  # up to env 0's last step
         for r in recorders:
             r.end(obs)
     finally:
@@ -167,14 +167,17 @@ def play(
     return Played(steps, ~alive)
 
 
-def _frame(env, recorders: Sequence[Recorder], t: int, render: bool) -> None:
-    """Hand env 0's picture to the recorders (a sync vector env renders a tuple, one per env)."""
+def _frame(env, recorders: Sequence[Recorder], t: int, render: bool, last: bool = False) -> None:
+    """Offer env 0's picture to the recorders (a sync vector env renders a tuple, one per env)."""
     if not render:
         return
-    image = env.envs[0].render() if isinstance(env, _Lockstep) else env.render()
-    image = image[0] if isinstance(image, (tuple, list)) else image
+
+    def draw() -> np.ndarray:
+        image = env.envs[0].render() if isinstance(env, _Lockstep) else env.render()
+        return np.asarray(image[0] if isinstance(image, (tuple, list)) else image)
+
     for r in recorders:
-        r.frame(t, np.asarray(image))
+        r.frame(t, draw, last)
 
 
 def _compact(seed: Seeds) -> Seeds:

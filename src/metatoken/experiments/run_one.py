@@ -22,7 +22,8 @@ import torch
 
 from metatoken.data import minari_io
 from metatoken.envs import make_task
-from metatoken.evaluate.evaluate import evaluate
+from metatoken import seeds
+from metatoken.evaluate.evaluate import command_levels, evaluate
 from metatoken.evaluate.measure import RunContext, measure
 from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
 from metatoken.evaluate.rollout import Rollouts
@@ -31,6 +32,7 @@ from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
 from metatoken.policy import SavablePolicy
+from metatoken.report.filmstrip import filmstrip
 
 TORCH_THREADS = 1
 
@@ -41,6 +43,22 @@ def _rollouts_table(r: Rollouts) -> pa.Table:
         "intended": r.intended, "exploit_steps": r.exploit_steps,
         "exploits": [",".join(sorted(s)) for s in r.exploits_fired],
     })
+
+
+def _write_filmstrip(task, policy, dataset, seed: int, tmp: rundir.RunDir) -> None:
+    """Frames of the first evaluation episode at the top commanded level, when the env can draw itself."""
+    if "rgb_array" not in _render_modes(task):
+        return
+    target = float(command_levels(dataset)[-1]) if policy.conditioned else None
+    tmp.filmstrip.write_bytes(filmstrip(task, policy, seeds.evaluation(seed), target))
+
+
+def _render_modes(task) -> list[str]:
+    env = task.make_env()
+    try:
+        return list(env.metadata.get("render_modes", []))
+    finally:
+        env.close()
 
 
 def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_dir: Path,
@@ -69,6 +87,7 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     finally:
         logger.close()
     pq.write_table(_rollouts_table(rollouts), tmp.rollouts)
+    _write_filmstrip(task, trained.policy, dataset, run.seed, tmp)
     # what the method itself recorded; KL to pi_ref is a measurement (metrics.json), not the method's
     ledger = {k: v for k, v in trained.ledger.__dict__.items() if k != "kl_to_reference_nats"}
     rundir.write_json(tmp.ledger, ledger)

@@ -28,6 +28,7 @@ EXPERIMENT, RUNS, DATASETS = "experiment.json", "runs", "datasets"
 RESULTS, REPORT = "results.parquet", "report.html"
 SPEC, METRICS, ERROR, LEDGER = "spec.json", "metrics.json", "error.json", "ledger.json"
 ROLLOUTS, POLICY, TENSORBOARD = "rollouts.parquet", "policy", "tensorboard"
+FILMSTRIP = "filmstrip.png"  # frames of one evaluation episode (top commanded level), for the report
 _TEMP_PREFIX = "."  # temporary run directories and files start with a dot
 
 
@@ -68,6 +69,7 @@ class RunDir:
     rollouts = property(lambda self: self.path / ROLLOUTS)
     policy = property(lambda self: self.path / POLICY)
     tensorboard = property(lambda self: self.path / TENSORBOARD)
+    filmstrip = property(lambda self: self.path / FILMSTRIP)
 
     def is_complete(self) -> bool:
         """A finished, successful run (its metrics were written last, atomically)."""

@@ -27,23 +27,17 @@ BACKGROUND = (255, 255, 255)
 
 
 class _Frames(Recorder):
-    """Keeps at most ~4 * keep of env 0's frames (the stride doubles as the episode runs on), first and last always."""
+    """Draws and keeps at most ~4 * keep of env 0's frames (the stride doubles as the episode runs on),
+    the first and the last always."""
 
     def __init__(self, keep: int):
         self.keep, self.stride, self.kept = keep, 1, []
-        self.last: tuple[int, np.ndarray] | None = None  # the newest frame the stride skipped
 
-    def frame(self, t: int, image: np.ndarray) -> None:
-        if t % self.stride == 0 or not self.kept:
-            self.kept.append((t, image))
-        else:
-            self.last = (t, image)
-        if len(self.kept) > 4 * self.keep:  # thin out: keep every other frame, sample half as often
-            self.kept, self.stride = self.kept[::2], self.stride * 2
-
-    def frames(self) -> list[tuple[int, np.ndarray]]:
-        last = self.last
-        return self.kept + [last] if last is not None and last[0] > self.kept[-1][0] else self.kept
+    def frame(self, t: int, draw, last: bool) -> None:
+        if t % self.stride == 0 or last:
+            self.kept.append((t, draw()))
+        if len(self.kept) > 4 * self.keep:  # thin out: keep every other frame (and the newest), sample half as often
+            self.kept, self.stride = self.kept[:-1:2] + self.kept[-1:], self.stride * 2
 
 
 def play(task: Task, policy: Policy, seed: int, target: float | None = None, deterministic: bool = False,
@@ -53,7 +47,7 @@ def play(task: Task, policy: Policy, seed: int, target: float | None = None, det
     targets = None if target is None else np.array([float(target)])
     play_batch(task, policy, 1, seed, target=targets, deterministic=deterministic,
                recorders=[outcome, frames], render=True)
-    return frames.frames(), {"steps": int(outcome.lengths[0]), "return": float(outcome.returns[0]),
+    return frames.kept, {"steps": int(outcome.lengths[0]), "return": float(outcome.returns[0]),
                              "implementation": outcome.implementations[0]}
 
 

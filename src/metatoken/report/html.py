@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from metatoken.experiments import rundir
-from metatoken.report import figures
+from metatoken.report import figures, filmstrips
 from metatoken.report.tables import ExperimentData, load_experiment
 from metatoken.stats import bootstrap_ci
 
@@ -102,6 +102,11 @@ def render(data: ExperimentData) -> str:
         _figure(figures.capability_vs_rl(data, "ledger/kl_to_reference_nats"),
                 "Bits of selection: KL from the reference bc policy on evaluation episodes; "
                 "each point is one run."),
+        "<h2>What the policies do</h2>",
+        "<p>One evaluation episode per method (the lowest seed, top commanded level), beside the "
+        "task's best-skill reference behaviour: frames spread over the episode, with its length, "
+        "return and the audit's implementation label.</p>",
+        *(filmstrips.section(data, task) for task in data.tasks),
         "<h2>All metrics</h2>",
     ]
     for task in data.tasks:

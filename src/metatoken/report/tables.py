@@ -22,6 +22,8 @@ class ExperimentData:
     # rollouts[(task, method)] -> list of per-run dicts of arrays (target, return, ...)
     rollouts: dict[tuple[str, str], list[dict[str, np.ndarray]]] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # filmstrips[(task, method)] -> PNG of the lowest seed's run (runs on envs that can draw themselves)
+    filmstrips: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
@@ -45,11 +47,14 @@ def load_experiment(out_dir: Path) -> ExperimentData:
                                            table["value"]):
         values[metric][(task, method)].append(value)
     rollouts: dict = defaultdict(list)
+    strips: dict[tuple[str, str], tuple[int, bytes]] = {}
     for run_dir in current_run_dirs(exp.root):
         if run_dir.rollouts.is_file():
             run = run_dir.read_spec()
+            key = (run["task_name"], run["method_name"])
             cols = pq.read_table(run_dir.rollouts).to_pydict()
-            rollouts[(run["task_name"], run["method_name"])].append(
-                {k: np.asarray(v) for k, v in cols.items()})
+            rollouts[key].append({k: np.asarray(v) for k, v in cols.items()})
+            if run_dir.filmstrip.is_file() and (key not in strips or run["seed"] < strips[key][0]):
+                strips[key] = (run["seed"], run_dir.filmstrip.read_bytes())
     return ExperimentData(spec["name"], spec, {k: dict(v) for k, v in values.items()},
-                          dict(rollouts), failures(exp.root))
+                          dict(rollouts), failures(exp.root), {k: png for k, (_, png) in strips.items()})
