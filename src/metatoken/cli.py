@@ -39,11 +39,13 @@ class Backend(str, Enum):
 
 def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
          overrides: list[str], backend: Backend = Backend.local, address: str | None = None,
-         retries: int = 1) -> None:
+         retries: int = 1, imports: list[str] | None = None) -> None:
     from metatoken.experiments.runner import run_experiment
     from metatoken.experiments.spec import load_spec
+    from metatoken.plugins import load_plugins
     from metatoken.report.html import write_report
 
+    load_plugins(imports)  # user tasks, methods and measurements, before the spec names them
     spec = load_spec(spec_path, overrides)
     if workers is not None and workers < 1:
         raise UserError(f"--workers: must be >= 1, got {workers}")
@@ -78,9 +80,11 @@ def run(
     address: str | None = typer.Option(None, "--address",
                                        help="Ray cluster address (default: start a local Ray instance)."),
     retries: int = typer.Option(1, "--retries", help="Retries of a run whose worker process dies."),
+    imports: list[str] = typer.Option([], "--import",
+                                      help="A module that registers tasks, methods or measurements (repeatable)."),
 ) -> None:
     """Run every task × method × seed of SPEC, then write its results table and report."""
-    _run(spec, out, resume, workers, set_, backend, address, retries)
+    _run(spec, out, resume, workers, set_, backend, address, retries, imports)
 
 
 @app.command()

@@ -35,6 +35,9 @@ def _exit_with_parent(parent_pid: int) -> None:
 def _worker_main(conn: Connection, parent_pid: int, runs_dir: Path, data_dir: Path) -> None:
     """A worker's loop: receive a run, execute it, send back its result; None or EOF ends it."""
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    from metatoken.plugins import load_plugins
+
+    load_plugins()  # the driver's --import modules (inherited through the environment) and entry points
     while True:
         try:
             run = conn.recv()

@@ -41,6 +41,9 @@ def unpack(blob: bytes, directory: Path) -> None:
 
 def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None) -> tuple[RunResult, bytes]:
     """Executed on a Ray worker: one run in a scratch directory, returned packed."""
+    from metatoken.plugins import load_plugins
+
+    load_plugins()  # the driver's --import modules (runtime_env) and entry points
     with tempfile.TemporaryDirectory(prefix="metatoken-ray-") as scratch:
         exp = rundir.ExperimentDir(Path(scratch))
         unpack(data_blob, exp.datasets)
@@ -83,7 +86,10 @@ def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: in
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
         data_ref = ray.put(pack(data_dir))
-        remote = ray.remote(num_cpus=1, max_retries=retries)(_remote_run)
+        from metatoken.plugins import plugin_env
+
+        remote = ray.remote(num_cpus=1, max_retries=retries,
+                            runtime_env={"env_vars": plugin_env()})(_remote_run)
         schedule, pending, results = Schedule(runs), {}, []
         while schedule or pending:
             while (run := schedule.next_ready()) is not None:
