@@ -38,7 +38,8 @@ TASKS.register("{task_id}", TaskDef(Options, build), "Pendulum-v1 from a plugin.
 def plugin_dir(tmp_path, monkeypatch):
     """A directory on sys.path for plugin modules; METATOKEN_IMPORT restored afterwards."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv(plugins.IMPORT_ENV, raising=False)
+    monkeypatch.setenv(plugins.IMPORT_ENV, "")  # recorded, so teardown removes what load_plugins sets
+    monkeypatch.delenv(plugins.IMPORT_ENV)
     return tmp_path
 
 
