@@ -120,12 +120,12 @@ def _execute_in_workers(runs, runs_dir, data_dir, workers: int, progress: RunPro
                         progress.start(run.run_id)
                     worker.conn.send(run)
             busy = [w for w in pool if w.run is not None]
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+            wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
             for i, worker in enumerate(pool):
                 if worker.run is None:
                     continue
-                try:
-                    while worker.run is not None and worker.conn in ready and worker.conn.poll():
+                try:  # read everything sent before a worker's death: a result may be waiting
+                    while worker.run is not None and worker.conn.poll():
                         message = worker.conn.recv()
                         if message[0] == "progress":
                             progress.update(*message[1:])
