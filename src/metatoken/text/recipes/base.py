@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +35,6 @@ CALIBRATION_SAMPLES = 4096  # p0 samples a recipe labels once to set thresholds 
 
 class TextParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reward: Literal["proxy", "true", "sentiment"] = Field("proxy", description="the reward the recipe optimises")
     batch_size: int = Field(128, ge=2, description="sequences per gradient step")
     lr: float = Field(1e-3, gt=0)
 
@@ -46,6 +45,7 @@ class TextContext:
     reference: TextPolicy  # the pretrained model every recipe starts from (pi_ref)
     budget: Budget
     seed: int
+    reward: str = "proxy"  # the task's reward: what the recipe optimises and labels with
     logger: Logger = field(default_factory=NullLogger)
 
 
@@ -57,6 +57,7 @@ class TextTrained:
     target_name: str  # e.g. "tilted(beta=0.25)"
     offline_reward_labels: int = 0
     info: dict[str, float] = field(default_factory=dict)
+    tilt_beta: float | None = None  # set when the target is pi*_beta: large worlds estimate KL to it
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,8 @@ class Conditional:
         p = self.params
         policy = copy_policy(ctx.reference)
         vocab = policy.vocab
-        r_max = ctx.world.reward_max(p.reward)
-        edges = None if p.scheme == "bayes" else self._edges(corpus(ctx, 0, CALIBRATION_SAMPLES, p.reward)[1])
+        r_max = ctx.world.reward_max(ctx.reward)
+        edges = None if p.scheme == "bayes" else self._edges(corpus(ctx, 0, CALIBRATION_SAMPLES, ctx.reward)[1])
         gen = torch.Generator().manual_seed(ctx.seed)
 
         def labels(r: np.ndarray) -> torch.Tensor:
@@ -76,7 +76,7 @@ class Conditional:
             return torch.as_tensor(top - np.searchsorted(edges, r, side="right"))
 
         def terms(step: int) -> Terms:
-            x, r = corpus(ctx, step, p.batch_size, p.reward)
+            x, r = corpus(ctx, step, p.batch_size, ctx.reward)
             keep = torch.rand(len(x), generator=gen) >= p.drop  # (B,) False: start token
             start = torch.full((len(x),), vocab.start)
             if p.scheme == "bayes":
@@ -100,7 +100,8 @@ class Conditional:
             def target(logp0, r):
                 return restricted(logp0, r >= cut)
             name = f"p0 | r >= {cut:.3g}"
-        return TextTrained(policy.with_condition(GOOD), ledger_from(stats), target, name, labelled)
+        return TextTrained(policy.with_condition(GOOD), ledger_from(stats), target, name, labelled,
+                           tilt_beta=p.beta if p.scheme == "bayes" else None)
 
 
 TEXT_METHODS.register("text-conditional", TextMethodDef(ConditionalParams, Conditional), __doc__.split("\n")[0])

@@ -46,7 +46,7 @@ class DPO:
         policy = copy_policy(ctx.reference)
 
         def terms(step: int) -> Terms:
-            x, r = corpus(ctx, step, 2 * p.batch_size, p.reward)
+            x, r = corpus(ctx, step, 2 * p.batch_size, ctx.reward)
             a, b = x[: p.batch_size], x[p.batch_size:]  # (n, L) each
             pref = torch.sigmoid(torch.as_tensor((r[: p.batch_size] - r[p.batch_size:]) / p.tau,
                                                  dtype=torch.float32))  # (n,) P(a preferred)
@@ -62,7 +62,7 @@ class DPO:
         def target(logp0, r):
             return tilted(logp0, r, beta_eff)
         return TextTrained(policy, ledger_from(stats), target, f"tilted(beta={beta_eff:g})",
-                           2 * p.batch_size * stats.steps)
+                           2 * p.batch_size * stats.steps, tilt_beta=beta_eff)
 
 
 TEXT_METHODS.register("text-dpo", TextMethodDef(DPOParams, DPO), __doc__.split("\n")[0])

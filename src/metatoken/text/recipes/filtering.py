@@ -41,10 +41,10 @@ class Filter:
     def train(self, ctx: TextContext) -> TextTrained:
         p = self.params
         policy = copy_policy(ctx.reference)
-        cut = float(np.quantile(corpus(ctx, 0, CALIBRATION_SAMPLES, p.reward)[1], 1 - p.fraction))
+        cut = float(np.quantile(corpus(ctx, 0, CALIBRATION_SAMPLES, ctx.reward)[1], 1 - p.fraction))
 
         def terms(step: int) -> Terms:
-            x, r = corpus(ctx, step, p.batch_size, p.reward)
+            x, r = corpus(ctx, step, p.batch_size, ctx.reward)
             kept = x[torch.as_tensor(r >= cut)]
             if len(kept) == 0:
                 return Terms()

@@ -44,9 +44,9 @@ class Mixture:
         sampler = OnlineSampler(ctx, policy, p.batch_size)
 
         def terms(step: int) -> Terms:
-            x0, _ = corpus(ctx, step, p.batch_size, p.reward)  # rewards of p0 samples are not used
+            x0, _ = corpus(ctx, step, p.batch_size, ctx.reward)  # rewards of p0 samples are not used
             sup = -policy.log_prob(x0).mean()
-            drawn = sampler.draw(p.reward) if p.lam > 0 else None
+            drawn = sampler.draw(ctx.reward) if p.lam > 0 else None
             if drawn is None:
                 return Terms(supervised=sup, tokens=x0.numel())
             x, r = drawn

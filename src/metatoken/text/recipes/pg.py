@@ -76,7 +76,7 @@ class KLPG:
 
         def terms(step: int) -> Terms:
             if (step - 1) % p.epochs == 0:
-                drawn = sampler.draw(p.reward)
+                drawn = sampler.draw(ctx.reward)
                 if drawn is None:
                     batch.clear()
                     return Terms()
@@ -102,7 +102,7 @@ class KLPG:
         def target(logp0, r):
             return tilted(logp0, r, p.beta)
         ledger = ledger_from(stats, sampler.tokens, sampler.sequences)
-        return TextTrained(policy, ledger, target, f"tilted(beta={p.beta:g})")
+        return TextTrained(policy, ledger, target, f"tilted(beta={p.beta:g})", tilt_beta=p.beta)
 
 
 TEXT_METHODS.register("text-kl-pg", TextMethodDef(KLPGParams, KLPG), __doc__.split("\n")[0])

@@ -48,7 +48,7 @@ class RWR:
         policy = copy_policy(ctx.reference)
 
         def terms(step: int) -> Terms:
-            x, r = corpus(ctx, step, p.batch_size, p.reward)
+            x, r = corpus(ctx, step, p.batch_size, ctx.reward)
             w = torch.as_tensor(np.exp((r - r.max()) / p.beta), dtype=torch.float32)  # (B,) shift cancels
             return Terms(reward=-(w * policy.log_prob(x)).sum() / w.sum(), tokens=x.numel())
 
@@ -56,7 +56,8 @@ class RWR:
 
         def target(logp0, r):
             return tilted(logp0, r, p.beta)
-        return TextTrained(policy, ledger_from(stats), target, f"tilted(beta={p.beta:g})", p.batch_size * stats.steps)
+        return TextTrained(policy, ledger_from(stats), target, f"tilted(beta={p.beta:g})",
+                           p.batch_size * stats.steps, tilt_beta=p.beta)
 
 
 class AWR:
@@ -66,13 +67,13 @@ class AWR:
     def train(self, ctx: TextContext) -> TextTrained:
         p = self.params
         policy = copy_policy(ctx.reference)
-        value = float(corpus(ctx, 0, CALIBRATION_SAMPLES, p.reward)[1].mean())  # V = E_p0 r
+        value = float(corpus(ctx, 0, CALIBRATION_SAMPLES, ctx.reward)[1].mean())  # V = E_p0 r
 
         def weights(r: np.ndarray) -> np.ndarray:
             return np.minimum(np.exp((r - value) / p.beta), p.w_max)
 
         def terms(step: int) -> Terms:
-            x, r = corpus(ctx, step, p.batch_size, p.reward)
+            x, r = corpus(ctx, step, p.batch_size, ctx.reward)
             w = torch.as_tensor(weights(r), dtype=torch.float32)  # (B,)
             return Terms(reward=-(w * policy.log_prob(x)).mean(), tokens=x.numel())
 
