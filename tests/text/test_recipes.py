@@ -32,7 +32,7 @@ def lab():
 
 
 def _train(lab, method_id, hp, steps=STEPS, env_steps=0):
-    world, x, logp0, reference, _ = lab
+    world, x, _, reference, _ = lab
     ctx = TextContext(world, reference, Budget(gradient_steps=steps, env_steps=env_steps), seed=0, reward="proxy")
     trained = make_text_method(method_id, hp).train(ctx)
     return trained, trained.policy.support_log_prob(x)
