@@ -81,7 +81,7 @@ def execute_text_run(run: RunSpec, runs_dir: Path, cache_dir: Path) -> tuple[str
     final = runs_dir / run.run_id
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{run.run_id}."))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     status = "ok"
     try:
         _write_json(tmp / "spec.json", run.to_json())
@@ -89,6 +89,7 @@ def execute_text_run(run: RunSpec, runs_dir: Path, cache_dir: Path) -> tuple[str
             budget = Budget(**run.budgets)
             result = run_text(run.task_options, run.method_id, run.hyperparameters, run.seed, budget, cache_dir)
             result.metrics["text/run_wall_s"] = time.perf_counter() - start
+            result.metrics["text/run_cpu_s"] = time.process_time() - cpu
             result.policy.save(tmp / "policy")
             _write_json(tmp / "ledger.json", result.ledger.__dict__)
             _write_json(tmp / "metrics.json", result.metrics)
