@@ -50,3 +50,22 @@ def test_exact_metrics_known_answers():
     assert at_target["text/kl_target"] == pytest.approx(0, abs=1e-12)
     assert at_target["text/tv_target"] == pytest.approx(0, abs=1e-12)
     assert at_target["text/kl_p0"] == pytest.approx(at_target["text/target_kl_p0"])
+
+
+def test_importance_sampled_target_kl_agrees_with_exact_on_an_enumerable_world():
+    import torch
+
+    from metatoken.text.metrics import estimated_metrics, estimated_target_kl
+    from metatoken.text.policy import new_policy
+
+    world = make_world("tiny")
+    x, logp0 = world.support()
+    torch.manual_seed(1)
+    policy = new_policy(world.n_words, world.length, d_model=16)
+    logpi = policy.support_log_prob(x)
+    exact = exact_metrics(world, x, logp0, logpi, tilted(logp0, world.reward("proxy", x), 0.5))
+    est, se = estimated_target_kl(world, policy, "proxy", 0.5, 20_000, seed=3)
+    assert se > 0 and abs(est - exact["text/kl_target"]) < 4 * se
+    sampled = estimated_metrics(world, policy, 20_000, seed=4)
+    for name in ("text/kl_p0", "text/reward_true", "text/entropy"):
+        assert abs(sampled[name] - exact[name]) < 4 * sampled[name + "_se"]
