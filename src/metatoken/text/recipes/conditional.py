@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from metatoken import seeds
 from metatoken.text.policy import copy_policy
 from metatoken.text.recipes.base import (
     CALIBRATION_SAMPLES,
@@ -67,7 +68,7 @@ class Conditional:
         vocab = policy.vocab
         r_max = ctx.world.reward_max(ctx.reward)
         edges = None if p.scheme == "bayes" else self._edges(corpus(ctx, 0, CALIBRATION_SAMPLES, ctx.reward)[1])
-        gen = torch.Generator().manual_seed(ctx.seed)
+        gen = torch.Generator().manual_seed(seeds.training(ctx.seed))  # the drop-token mask, like dropout
 
         def labels(r: np.ndarray) -> torch.Tensor:
             if p.scheme == "threshold":  # good = 0 for r >= threshold
