@@ -102,15 +102,54 @@ def exact_frontiers(task_options: dict) -> dict[str, np.ndarray] | None:
     return out
 
 
+def frontier_kl(task_options: dict, reward_value: float) -> float:
+    """The least KL(π‖p0) of any π with E_π r = reward_value: KL of the tilt π*_β that attains it (bisection in β).
+
+    The tilt is the I-projection of p0 onto {E_π r = c}, so a recipe's KL above this value at its
+    own achieved reward is what it pays beyond the frontier. NaN outside (E_p0 r, r_max).
+    """
+    from metatoken.text.experiment import task_options as parse
+    from metatoken.text.targets import tilted
+    from metatoken.text.world import make_world
+
+    opts = parse(task_options)
+    world = make_world(opts.world, seed=opts.world_seed)
+    x, logp0 = world.support()
+    r = world.reward(opts.reward, x)
+    if not np.exp(logp0) @ r < reward_value < r.max():
+        return float("nan")
+    lo, hi = np.log(1e-4), np.log(1e4)  # log beta; E r falls as beta rises
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lt = tilted(logp0, r, np.exp(mid))
+        lo, hi = (mid, hi) if np.exp(lt) @ r > reward_value else (lo, mid)
+    lt = tilted(logp0, r, np.exp(0.5 * (lo + hi)))
+    return float(np.exp(lt) @ (lt - logp0))
+
+
+def excess_kl(data: ExperimentData, task: str, method: str, task_options: dict) -> np.ndarray:
+    """Per seed: KL(π‖p0) minus the frontier's least KL at the reward that seed reached."""
+    reward = parse_reward(task_options)
+    kl, rew = data.cell("text/kl_p0", task, method), data.cell(f"text/reward_{reward}", task, method)
+    return np.array([k - frontier_kl(task_options, v) for k, v in zip(kl, rew)])
+
+
+def parse_reward(task_options: dict) -> str:
+    from metatoken.text.experiment import task_options as parse
+
+    return parse(task_options).reward
+
+
 def _points(ax, data: ExperimentData, task: str, xm: str, ym: str) -> None:
     for i, method in enumerate(data.methods):
         x, y = data.cell(xm, task, method), data.cell(ym, task, method)
         if not len(x) or not len(y):
             continue
         (px, lx, hx), (py, ly, hy) = _ci(x), _ci(y)
-        ax.errorbar([px], [py], xerr=[[px - lx], [hx - px]], yerr=[[py - ly], [hy - py]], fmt="o",
-                    color=f"C{i % 10}", capsize=3, label=method)
-        ax.scatter(x, y, color=f"C{i % 10}", s=8, alpha=0.4)
+        color, marker = plt.cm.tab20(i % 20), "osD^v<>p"[i % 8]  # 12+ recipes: colour and marker both vary
+        ax.errorbar([px], [py], xerr=[[px - lx], [hx - px]], yerr=[[py - ly], [hy - py]], fmt=marker,
+                    color=color, capsize=3, label=method)
+        ax.scatter(x, y, color=color, marker=marker, s=8, alpha=0.4)
 
 
 def frontier_figure(data: ExperimentData, task: str, frontiers) -> str:
@@ -161,13 +200,18 @@ def scatter_figure(data: ExperimentData, task: str, xm: str, ym: str, xl: str, y
     return to_data_uri(fig)
 
 
-def _table(data: ExperimentData, task: str, targets: dict[str, str]) -> str:
+def _table(data: ExperimentData, task: str, targets: dict[str, str], options: dict) -> str:
     metrics = [(m, label) for m, label in TABLE if m in data.values]
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in metrics)
+    enumerable = exact_frontiers(options) is not None
+    if enumerable:
+        head = "<th>KL above the frontier at its reward</th>" + head
     rows = []
     for method in data.methods:
         n = len(data.cell("text/kl_p0", task, method))
         cells = "".join(f"<td>{_fmt(data.cell(m, task, method))}</td>" for m, _ in metrics)
+        if enumerable:
+            cells = f"<td>{_fmt(excess_kl(data, task, method, options))}</td>" + cells
         rows.append(f"<tr><td class='l'>{html.escape(method)}</td><td class='l'>"
                     f"{html.escape(targets.get(method, '?'))}</td><td>{n}</td>{cells}</tr>")
     return (f"<table><tr><th class='l'>recipe</th><th class='l'>own target</th><th>seeds</th>{head}</tr>"
@@ -189,7 +233,7 @@ def text_section(data: ExperimentData, out_dir: Path) -> str:
               "beside the exact KL. Cells: IQM over seeds [95% bootstrap CI].</p>")]
     for task, tspec in zip(data.tasks, data.spec["tasks"]):
         frontiers = exact_frontiers(tspec.get("options", {}))
-        parts.append(f"<h3>{html.escape(task)}</h3>" + _table(data, task, targets))
+        parts.append(f"<h3>{html.escape(task)}</h3>" + _table(data, task, targets, tspec.get("options", {})))
         parts.append(_fig(frontier_figure(data, task, frontiers),
                           "Reward against KL(π‖p0): each recipe's IQM with 95% CIs (seeds faint); "
                           "solid: the exact KL-regularised optimum π*_β, dashed: the mixture equilibrium π_λ."))
