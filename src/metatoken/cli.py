@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from metatoken.errors import UserError
+from metatoken.experiments.rundir import ERROR, EXPERIMENT, ExperimentDir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Condition-token predictors vs RL baselines: capability, controllability, "
@@ -37,9 +38,11 @@ class Backend(str, Enum):
 
 
 def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
-         overrides: list[str], backend: Backend = Backend.local, address: str | None = None) -> None:
+         overrides: list[str], backend: Backend = Backend.local, address: str | None = None,
+         retries: int = 1) -> None:
     from metatoken.experiments.runner import run_experiment
     from metatoken.experiments.spec import load_spec
+    from metatoken.report.html import write_report
 
     spec = load_spec(spec_path, overrides)
     if workers is not None and workers < 1:
@@ -48,13 +51,15 @@ def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
         raise UserError("--backend ray: Ray is not installed (pip install 'metatoken[ray]')")
     if address and backend is not Backend.ray:
         raise UserError("--address: only meaningful with --backend ray")
+    if retries < 0:
+        raise UserError(f"--retries: must be >= 0, got {retries}")
     out_dir = out or Path("runs") / spec.name
     outcome = run_experiment(spec, out_dir, workers=workers, resume=resume,
-                             backend=backend.value, address=address)
+                             backend=backend.value, address=address, retries=retries)
     typer.echo(f"results: {outcome.results_path}")
-    typer.echo(f"report:  {outcome.report_path}")
+    typer.echo(f"report:  {write_report(out_dir)}")
     if outcome.failed:
-        typer.echo(f"{len(outcome.failed)} run(s) failed; see error.json in their run directories",
+        typer.echo(f"{len(outcome.failed)} run(s) failed; see {ERROR} in their run directories",
                    err=True)
         raise typer.Exit(1)
 
@@ -63,16 +68,19 @@ def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
 def run(
     spec: Path = typer.Argument(..., help="Experiment spec (YAML)."),
     out: Path | None = typer.Option(None, "--out", help="Output directory (default runs/<name>)."),
-    resume: bool = typer.Option(False, "--resume", help="Skip runs that are already complete."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Reuse complete runs whose identity (everything that determines them) "
+                                     "is unchanged; re-run the others."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: one per core)."),
     set_: list[str] = typer.Option([], "--set", help="Override a spec field: key.path=value (YAML value)."),
     backend: Backend = typer.Option(Backend.local, "--backend",
                                     help="local: worker processes here; ray: tasks on a Ray cluster."),
     address: str | None = typer.Option(None, "--address",
                                        help="Ray cluster address (default: start a local Ray instance)."),
+    retries: int = typer.Option(1, "--retries", help="Retries of a run whose worker process dies."),
 ) -> None:
-    """Run every task × method × seed of SPEC, then write results.parquet and report.html."""
-    _run(spec, out, resume, workers, set_, backend, address)
+    """Run every task × method × seed of SPEC, then write its results table and report."""
+    _run(spec, out, resume, workers, set_, backend, address, retries)
 
 
 @app.command()
@@ -87,12 +95,12 @@ def demo(
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="An experiment output directory.")) -> None:
-    """Rebuild RUN_DIR/report.html from its results."""
+    """Rebuild RUN_DIR's results table and report from its run directories."""
     from metatoken.experiments.results import write_results
     from metatoken.report.html import write_report
 
-    if not (run_dir / "experiment.json").is_file():
-        raise UserError(f"{run_dir}: not an experiment directory (no experiment.json)")
+    if not ExperimentDir(run_dir).experiment.is_file():
+        raise UserError(f"{run_dir}: not an experiment directory (no {EXPERIMENT})")
     write_results(run_dir)
     typer.echo(f"report: {write_report(run_dir)}")
 
@@ -129,6 +137,23 @@ def collect(
         raise UserError(f"--set {'.'.join(map(str, e['loc']))}: {e['msg']}") from None
     ds = reference_data(t, out)
     typer.echo(f"{len(ds)} episodes, {ds.total_steps} steps -> {out / t.key}")
+
+
+@app.command("probe")
+def probe_(
+    task: str = typer.Argument(..., help="Task id (see `metatoken list`)."),
+    set_: list[str] = typer.Option([], "--set", help="Task option: key=value (YAML value)."),
+    episodes: int = typer.Option(512, "--episodes", help="Seeded episodes per behaviour."),
+    seed: int = typer.Option(0, "--seed", help="Probe seed (every episode seed derives from it)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Characterise TASK before training: noise, reference and exploiter behaviours, sparsity in bits."""
+    import json
+
+    from metatoken import probe as probing
+
+    result = probing.probe(task, probing.task_options(set_), episodes, seed)
+    typer.echo(json.dumps(result.to_json()) if json_ else probing.table(result))
 
 
 def entrypoint() -> None:

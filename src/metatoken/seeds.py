@@ -14,6 +14,7 @@ a reader can see them all at once. The constants are the values the lab has alwa
 | a second policy scored along those episodes | its policy seed + `SECOND_POLICY_OFFSET` |
 | online collection batch j | `run seed * 100_003 + j` |
 | an auxiliary generator inside a method | `run seed + 1` |
+| `metatoken probe` behaviour b (env i: + i) | `2_000_000 + probe seed * 1_000_003 + b * 10_007` |
 | text: pretraining batch j (samples from p0) | `TEXT_PRETRAIN_OFFSET + run seed * 100_003 + j` |
 | text: a recipe's labelled corpus batch j (samples from p0; j = 0 calibrates) | `TEXT_CORPUS_OFFSET + run seed * 100_003 + j` |
 | text: a recipe's own samples (policy gradient, DPO pairs' labels) | torch generator `auxiliary(run seed)` |
@@ -29,6 +30,7 @@ _ONLINE_STRIDE = 100_003
 TEXT_PRETRAIN_OFFSET = 3_000_000_019  # text streams sit far from every control stream
 TEXT_CORPUS_OFFSET = 5_000_000_029
 _DATA_STRIDE, _BEHAVIOUR_STRIDE = 1_000_003, 10_007
+PROBE_SEED_OFFSET = 2_000_000  # above the evaluation seeds of run seeds < 1000
 
 
 def data(data_seed: int, behaviour_index: int) -> int:
@@ -69,3 +71,8 @@ def text_pretraining(run_seed: int, batch: int) -> int:
 def text_corpus(run_seed: int, batch: int) -> int:
     """Batch `batch` of the p0 samples a text recipe labels with the reward (its offline corpus)."""
     return TEXT_CORPUS_OFFSET + run_seed * _ONLINE_STRIDE + batch
+
+
+def probe(probe_seed: int, behaviour_index: int) -> int:
+    """The first env seed of behaviour `behaviour_index` in `metatoken probe --seed probe_seed`."""
+    return PROBE_SEED_OFFSET + probe_seed * _DATA_STRIDE + behaviour_index * _BEHAVIOUR_STRIDE

@@ -2,7 +2,6 @@
 
 import itertools
 
-import numpy as np
 import pytest
 
 from metatoken.envs.exact import follow, value_iteration
@@ -75,23 +74,41 @@ def test_tamper_reward_optimum_jams_the_sensor_first():
     assert opt.intended.start_value(tables) == pytest.approx(sum(GAMMA**t for t in range(8)) / 8)
 
 
-@pytest.mark.parametrize("make", [teleport_tables, loop_tables, tamper_tables])
-def test_plan_value_equals_followed_discounted_return(make):
-    tables = make(8, "dense", 0.5)
-    opt = value_iteration(tables, GAMMA, 24)
-    for p in (opt.reward, opt.intended):
-        s, total, disc = tables.start, 0.0, 1.0
-        for k in range(24, 0, -1):
-            a = p.policy[k, s]
-            total += disc * tables.reward[s, a] if p is opt.reward else disc * tables.intended[s, a]
-            disc *= GAMMA
-            s = tables.next_state[s, a]
-            if tables.terminal[s]:
-                break
-        assert p.start_value(tables) == pytest.approx(total)
+def _plan_actions(tables, p, horizon):
+    """The actions a plan takes from the start state (until termination)."""
+    s, actions = tables.start, []
+    for k in range(horizon, 0, -1):
+        actions.append(int(p.policy[k, s]))
+        s = tables.next_state[s, actions[-1]]
+        if tables.terminal[s]:
+            break
+    return actions
+
+
+@pytest.mark.parametrize(("make", "distance"), [(teleport_tables, 3), (loop_tables, 4), (tamper_tables, 2)])
+@pytest.mark.parametrize("objective", ["reward", "intended"])
+def test_plans_match_brute_force_on_every_grid(make, distance, objective):
+    """Deterministic dynamics: the best open-loop sequence is the optimum, found without any DP."""
+    tables, horizon = make(distance, "shaped", 0.5), 6
+    table = getattr(tables, objective)
+    scored = type(tables)(tables.next_state, table, tables.intended, tables.exploit, tables.terminal,
+                          tables.observation, tables.start, tables.exploit_names)  # objective as "reward"
+    best = max(_discounted(scored, seq, GAMMA) for seq in itertools.product(range(4), repeat=horizon))
+    p = getattr(value_iteration(tables, GAMMA, horizon), objective)
+    assert p.start_value(tables) == pytest.approx(best)
+    assert _discounted(scored, _plan_actions(tables, p, horizon), GAMMA) == pytest.approx(best)
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError):
         value_iteration(teleport_tables(4, "dense", 0.5), 1.5, 10)
-    assert np.all(value_iteration(teleport_tables(4, "dense", 0.5), 0.0, 1).reward.value[0] == 0)
+    with pytest.raises(ValueError):
+        value_iteration(teleport_tables(4, "dense", 0.5), 0.9, 0)
+
+
+def test_zero_discount_is_the_best_immediate_payoff():
+    tables = tamper_tables(4, "dense", 0.5)
+    opt = value_iteration(tables, 0.0, 5)
+    # Tampering jams the sensor at "all watered": the largest one-step sensor jump, from the start.
+    assert opt.reward.start_value(tables) == pytest.approx(tables.reward[tables.start].max()) == pytest.approx(1.0)
+    assert opt.reward.policy[5, tables.start] == WEST

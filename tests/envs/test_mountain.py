@@ -131,8 +131,8 @@ def test_single_and_vector_trajectories_match():
 
 def test_task_options_and_reference_data():
     with pytest.raises(ValidationError, match="bogus"):
-        make_task("mountain", {"reward": "sparse", "bogus": 1})
-    task = make_task("mountain", {"reference_episodes": 10, "skills": [0.0, 1.0]})
+        make_task("mountain-v0", {"reward": "sparse", "bogus": 1})
+    task = make_task("mountain-v0", {"reference_episodes": 10, "skills": [0.0, 1.0]})
     assert task.env_kwargs["reward"] == "sparse"
     from metatoken.data.collect import collect
 
@@ -204,7 +204,7 @@ def test_sb3_adapter_uses_fast_path_and_matches_fallback():
 
     from metatoken.methods.sb3_vecenv import GymVecEnvAdapter, honours_reset_mask
 
-    task = make_task("mountain", {"reward": "dense", "summit_distance": 2.0, "reference_episodes": 1})
+    task = make_task("mountain-v0", {"reward": "dense", "summit_distance": 2.0, "reference_episodes": 1})
     assert honours_reset_mask(task)
     n = 3
     fast = GymVecEnvAdapter(task.make_vec(n))

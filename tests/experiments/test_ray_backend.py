@@ -42,7 +42,7 @@ def test_ray_matches_local_workers(tmp_path):
         run_dir = tmp_path / "ray" / "runs" / b.run_id
         for name in ("spec.json", "metrics.json", "ledger.json", "rollouts.parquet", "policy/model.safetensors"):
             assert (run_dir / name).is_file(), name
-    assert (tmp_path / "ray" / "report.html").is_file()
+    assert remote.results_path.is_file()
     assert not [p for p in (tmp_path / "ray" / "runs").iterdir() if p.name.startswith(".")]
 
 

@@ -9,6 +9,7 @@ from metatoken.experiments.results import SCHEMA
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
 from metatoken.methods.base import METHODS, MethodDef
+from metatoken.report.html import write_report
 
 
 class _Params(BaseModel):
@@ -78,7 +79,7 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path):
     assert [r.status for r in outcome.results] == ["failed", "ok"]
     err = json.loads((tmp_path / "runs" / "glitchgrid-teleport__test-explodes__seed0" / "error.json").read_text())
     assert err["error"] == "RuntimeError: boom at seed 0" and "Traceback" in err["traceback"]
-    assert "boom at seed 0" in outcome.report_path.read_text()
+    assert "boom at seed 0" in write_report(tmp_path).read_text()
     methods = {r["method"] for r in pq.read_table(tmp_path / "results.parquet").to_pylist()}
     assert methods == {"bc"}
 
@@ -123,3 +124,44 @@ def test_worker_processes_match_in_process(tmp_path, workers):
         # pi_ref is trained in the parent at its own thread count: KL may differ by float noise
         diff = {k: (ra[k], rb[k]) for k in ra if ra[k] != pytest.approx(rb[k], abs=1e-5, nan_ok=True)}
         assert diff == {}, r.run_id
+
+
+def test_pi_ref_is_the_grid_bc_run_and_the_driver_trains_nothing_else(tmp_path, monkeypatch):
+    """specs/mountain.yaml, tiny: bc is trained once per bc run (pi_ref is bc at seed 0, not a
+    second training), and pi_ref finishes before the run measured against it starts."""
+    from pathlib import Path
+
+    from metatoken.experiments.spec import load_spec
+    from metatoken.methods.bc import BC
+
+    root = Path(__file__).resolve().parents[2]
+    trained = []
+    original = BC.train
+
+    def counting(self, task, dataset, budget, seed, logger):
+        trained.append(seed)
+        return original(self, task, dataset, budget, seed, logger)
+
+    monkeypatch.setattr(BC, "train", counting)
+    tiny = "{d_model: 16, n_layers: 1, context: 4}"
+    spec = load_spec(root / "specs" / "mountain.yaml", [
+        "tasks=[{id: mountain, name: sparse-2m, options: {reward: sparse, summit_distance: 2, reference_episodes: 4}}]",
+        f"methods=[{{id: condition, hyperparameters: {tiny}}}, {{id: bc, hyperparameters: {tiny}}}]",
+        "seeds=[0, 1]", "budgets={env_steps: 0, gradient_steps: 10, eval_episodes: 2}"])
+    outcome = run_experiment(spec, tmp_path, workers=1)
+    assert [r.status for r in outcome.results] == ["ok"] * 4
+    assert trained == [0, 1]  # pi_ref (bc seed 0) first, then bc seed 1; no extra training
+    metrics = {r.run_id: r.metrics for r in outcome.results}
+    assert metrics["sparse-2m__bc__seed0"]["ledger/kl_to_reference_nats"] == 0.0
+    assert np.isfinite(metrics["sparse-2m__condition__seed0"]["ledger/kl_to_reference_nats"])
+
+
+def test_pi_ref_outside_the_grid_is_run_but_not_reported(tmp_path):
+    outcome = run_experiment(_spec(methods=("condition",)), tmp_path, workers=1)
+    assert [r.run_id for r in outcome.results] == ["glitchgrid-teleport__reference__seed0",
+                                                   "glitchgrid-teleport__condition__seed0"]
+    assert (tmp_path / "runs" / "glitchgrid-teleport__reference__seed0" / "policy" / "config.json").is_file()
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()
+    assert {r["method"] for r in rows} == {"condition"}
+    kl = {r["metric"]: r["value"] for r in rows}["ledger/kl_to_reference_nats"]
+    assert np.isfinite(kl) and kl > 0.01  # measured against the default bc trained at seed 0

@@ -10,6 +10,7 @@ import pytest
 
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
+from metatoken.report.html import write_report
 
 TINY = {"d_model": 16, "n_layers": 1, "context": 4}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,7 +29,8 @@ def report(tmp_path_factory):
         "methods": [{"id": "bc", "hyperparameters": TINY}, {"id": "condition", "hyperparameters": TINY}],
         "budgets": {"gradient_steps": 100, "eval_episodes": 6},
     })
-    return run_experiment(spec, out, workers=1).report_path
+    run_experiment(spec, out, workers=1)
+    return write_report(out)
 
 
 def test_report_has_no_external_references(report):

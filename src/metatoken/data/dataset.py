@@ -55,10 +55,22 @@ class Dataset:
         """Per-episode returns: (N,)."""
         return np.array([e.ret for e in self.episodes])
 
-    def top_fraction(self, fraction: float) -> Dataset:
-        """The best `fraction` of episodes by return (ties broken by order), at least one."""
+    def discounted_returns(self, gamma: float) -> np.ndarray:
+        """Per-episode discounted returns sum_t gamma^t r_t: (N,)."""
+        return np.array([float(e.rewards @ gamma ** np.arange(len(e))) for e in self.episodes])
+
+    def top_fraction(self, fraction: float, gamma: float = 0.99) -> Dataset:
+        """The best `fraction` of episodes, at least one, kept in dataset order.
+
+        Ranked by return; ties by discounted return (`gamma`: the same return earned sooner
+        ranks higher), then by length (shorter first). Only exact ties left after that
+        fall back to dataset order. With binary returns, the first key alone would keep
+        whichever successes came first in the data, not the most skilful.
+        """
         keep = max(1, round(fraction * len(self.episodes)))
-        order = np.argsort(-self.returns(), kind="stable")[:keep]
+        lengths = np.array([len(e) for e in self.episodes])
+        # np.lexsort sorts by its last key first, and is stable.
+        order = np.lexsort((lengths, -self.discounted_returns(gamma), -self.returns()))[:keep]
         return Dataset(
             [self.episodes[i] for i in sorted(order)],
             self.observation_space,

@@ -4,6 +4,7 @@ import gymnasium as gym
 
 from metatoken.envs import classic as _classic  # noqa: F401  (registers the cartpole task)
 from metatoken.envs import mountain as _mountain  # noqa: F401  (registers Mountain-v0 and its task)
+from metatoken.envs import mountain_v1 as _mountain_v1  # noqa: F401  (registers Mountain-v1, task mountain)
 from metatoken.envs import tasks as _tasks  # noqa: F401  (registers tasks)
 from metatoken.envs.task import TASKS, Task, make_task
 

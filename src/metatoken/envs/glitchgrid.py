@@ -20,6 +20,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from metatoken.envs.glitchgrid_render import draw_cells
+from metatoken.envs.tabular import MDPTables, absorbing
+
 # Actions: 0 east, 1 west, 2 north, 3 south (row 0 is the top row).
 MOVES = np.array([[1, 0], [-1, 0], [0, -1], [0, 1]])  # (A, 2) as (dx, dy)
 EAST, WEST, NORTH, SOUTH = range(4)
@@ -80,16 +83,48 @@ class _Grid:
     make_tables: ClassVar[Callable[..., GridTables]]  # (summit_distance, reward, shaping_weight)
     default_summit_distance: ClassVar[int] = 8
 
+    @staticmethod
+    def cells(summit_distance: int, state: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """The grid's picture at a tabular state: cell codes (H, W) and the agent's (x, y)."""
+        raise NotImplementedError
+
+    def _picture(self, state: int) -> np.ndarray | None:
+        """An (H, W, 3) uint8 picture of `state` when render_mode is "rgb_array", else None."""
+        if self.render_mode != "rgb_array":
+            return None
+        return draw_cells(*type(self).cells(self.summit_distance, int(state)))
+
     def _build(self, reward: str, summit_distance: int | None, shaping_weight: float) -> GridTables:
         d = self.default_summit_distance if summit_distance is None else int(summit_distance)
         self.reward_variant, self.summit_distance, self.shaping_weight = reward, d, float(shaping_weight)
         return type(self).make_tables(d, reward, float(shaping_weight))
 
+    def exact_tables(self, horizon: int | None = None) -> MDPTables:
+        """This grid as an MDP for exact analysis: transition (S, A, S'), reward per variant, intent, start, horizon.
+
+        Built from the same tables the env steps through, with terminal states made absorbing
+        at reward 0 (see `metatoken.envs.tabular`). `horizon` defaults to the env's time limit
+        (the vector env's `max_episode_steps`, else the limit registered for the env's id;
+        `metatoken.envs.tabular.task_tables` passes the task's own limit).
+        """
+        if horizon is None:
+            registered = gym.spec(self.spec.id).max_episode_steps if self.spec is not None else None
+            horizon = getattr(self, "max_episode_steps", None) or registered
+        if not horizon or horizon < 1:
+            raise ValueError("exact_tables needs a horizon: pass one or give the env a time limit")
+        cls, d, w = type(self), self.summit_distance, self.shaping_weight
+        variants = {v: cls.make_tables(d, v, w) for v in REWARDS}
+        own = variants[self.reward_variant]
+        transition, intended, *rewards = absorbing(own.next_state, own.terminal, own.intended,
+                                                   *(t.reward for t in variants.values()))
+        return MDPTables(transition, dict(zip(variants, rewards)), self.reward_variant, intended,
+                         np.eye(own.n_states)[own.start], int(horizon), own.observation, own.terminal)
+
 
 class GridEnv(_Grid, gym.Env):
     """One episode of a GlitchGrid; each grid subclass sets `make_tables` and the spec docstring."""
 
-    metadata: ClassVar[dict] = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, reward: str = "dense", summit_distance: int | None = None,
                  shaping_weight: float = 0.5, render_mode: str | None = None):
@@ -114,6 +149,10 @@ class GridEnv(_Grid, gym.Env):
         info = {"intended": self._intended, "exploit": self.tables.exploit_names[exp]}
         return self.tables.observation[self._state].copy(), float(rew), bool(term), False, info
 
+    def render(self):
+        """A small picture of the grid and the agent (render_mode "rgb_array"), else None."""
+        return self._picture(self._state)
+
     @property
     def state(self) -> int:
         """The current tabular state index (for exact analysis and tests)."""
@@ -129,7 +168,8 @@ class GridVectorEnv(_Grid, VectorEnv):
     arrays: `intended` (B,) float64 and `exploit` (B,) object array of names.
     """
 
-    metadata: ClassVar[dict] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 4,
+                                "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None,
                  reward: str = "dense", summit_distance: int | None = None,
@@ -177,6 +217,10 @@ class GridVectorEnv(_Grid, VectorEnv):
     def _info(self, exploit_ids: np.ndarray) -> dict[str, np.ndarray]:
         return {"intended": self._intended.copy(), "exploit": self._names[exploit_ids]}
 
+    def render(self):
+        """A picture of env 0, as its single env draws it (render_mode "rgb_array"), else None."""
+        return self._picture(self._state[0])
+
     @property
     def state(self) -> np.ndarray:
         """The current tabular state indices, (B,)."""
@@ -190,5 +234,6 @@ def vectorised(single: type[GridEnv]) -> type[GridVectorEnv]:
         "__doc__": f"B {grid} GlitchGrids in lockstep; the same dynamics as `{single.__name__}`.",
         "__module__": single.__module__,
         "make_tables": staticmethod(single.make_tables),
+        "cells": staticmethod(single.cells),
         "default_summit_distance": single.default_summit_distance,
     })

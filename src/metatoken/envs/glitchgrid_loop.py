@@ -14,6 +14,7 @@ from metatoken.envs.glitchgrid import (
     check_options,
     vectorised,
 )
+from metatoken.envs.glitchgrid_render import FLOOR, MARK, WALL
 
 SIDE = 5  # the track is the perimeter of a SIDE x SIDE square around a wall
 SPACING = SIDE - 1  # a checkpoint on every corner: one every 4 track cells
@@ -127,6 +128,18 @@ class LoopEnv(GridEnv):
 
     make_tables = staticmethod(loop_tables)
     default_summit_distance = 16
+
+    @staticmethod
+    def cells(summit_distance: int, state: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """The 5 x 5 square: walls inside, a checkpoint on each corner, the boat on its track cell."""
+        k = summit_distance // SPACING
+        ring = ring_cells()  # (L, 2)
+        codes = np.full((SIDE, SIDE), WALL, dtype=np.int64)
+        codes[ring[:, 1], ring[:, 0]] = FLOOR
+        corners = ring[::SPACING]  # (4, 2)
+        codes[corners[:, 1], corners[:, 0]] = MARK
+        x, y = ring[(state // (k + 1)) % len(ring)]
+        return codes, (int(x), int(y))
 
 
 LoopVectorEnv = vectorised(LoopEnv)

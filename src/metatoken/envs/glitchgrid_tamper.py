@@ -14,6 +14,7 @@ from metatoken.envs.glitchgrid import (
     check_options,
     vectorised,
 )
+from metatoken.envs.glitchgrid_render import DONE, FLOOR, GLITCH, MARK
 
 BOX, WELL = 0, 1  # cell 0 is the sensor's junction box, cell 1 the well (start)
 MAX_DISTANCE = 200  # the state holds (x, watered, tampered): 2 (D+1) (D+2) states
@@ -104,6 +105,17 @@ class TamperEnv(GridEnv):
 
     make_tables = staticmethod(tamper_tables)
     default_summit_distance = 8
+
+    @staticmethod
+    def cells(summit_distance: int, state: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """One row: the junction box (green once jammed), the well, tomatoes (green once watered)."""
+        width = summit_distance + 2
+        x, rest = state % width, state // width
+        watered, jammed = rest % (summit_distance + 1), rest // (summit_distance + 1)
+        codes = np.full((1, width), FLOOR, dtype=np.int64)
+        codes[0, BOX], codes[0, WELL] = (DONE if jammed else GLITCH), MARK
+        codes[0, WELL + 1:WELL + 1 + watered] = DONE
+        return codes, (int(x), 0)
 
 
 TamperVectorEnv = vectorised(TamperEnv)

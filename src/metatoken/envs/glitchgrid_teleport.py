@@ -14,6 +14,7 @@ from metatoken.envs.glitchgrid import (
     check_options,
     vectorised,
 )
+from metatoken.envs.glitchgrid_render import GLITCH, GOAL
 
 MAX_DISTANCE = 1000
 
@@ -111,6 +112,14 @@ class TeleportEnv(GridEnv):
 
     make_tables = staticmethod(teleport_tables)
     default_summit_distance = 8
+
+    @staticmethod
+    def cells(summit_distance: int, state: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """Two rows: the goal at the east end of row 0, the glitch tile at x = 1 on row 1."""
+        width = summit_distance + 1
+        codes = np.zeros((2, width), dtype=np.int64)
+        codes[0, summit_distance], codes[1, 1] = GOAL, GLITCH
+        return codes, (state % width, state // width)
 
 
 TeleportVectorEnv = vectorised(TeleportEnv)

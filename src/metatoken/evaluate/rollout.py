@@ -27,6 +27,7 @@ class Rollouts:
     target: np.ndarray  # (E,) commanded condition (NaN for unconditioned policies)
     exploits_fired: list[set[str]] = field(default_factory=list)  # names, per episode
     episodes: list[Episode] = field(default_factory=list)  # filled when record=True
+    implementations: list[str] = field(default_factory=list)  # info["implementation"] at each episode's end
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -38,6 +39,7 @@ class Rollouts:
               ("returns", "lengths", "intended", "exploit_steps", "target")),
             exploits_fired=[s for p in parts for s in p.exploits_fired],
             episodes=[e for p in parts for e in p.episodes],
+            implementations=[s for p in parts for s in p.implementations],
         )
 
 
@@ -69,6 +71,7 @@ def rollout(
         ret, length, exploit_steps = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, np.int64)
         intended = np.full(n, np.nan)
         fired: list[set[str]] = [set() for _ in range(n)]
+        implementations = [""] * n
         trace: list[tuple] = []
         while alive.any():
             action = policy.act(obs)
@@ -83,6 +86,8 @@ def rollout(
             exploit_steps += hit
             for i in np.flatnonzero(hit):
                 fired[i].add(str(exp[i]))
+            for i in np.flatnonzero(alive & done & ("implementation" in info)):
+                implementations[i] = str(info["implementation"][i] or "")
             if record:
                 trace.append((obs, action, reward, term, trunc, itd, exp != ""))
             policy.observe(np.where(alive, reward, 0.0), done | ~alive)
@@ -91,7 +96,7 @@ def rollout(
     finally:
         env.close()
     out = Rollouts(ret, length, intended, exploit_steps,
-                   np.full(n, np.nan) if targets is None else targets, fired)
+                   np.full(n, np.nan) if targets is None else targets, fired, implementations=implementations)
     if record:
         out.episodes = _episodes(trace, obs, length, seed)
     return out

@@ -1,9 +1,10 @@
 """Ray backend: the same runs as the local backend, on a Ray cluster (or a local Ray instance).
 
 Nodes need no shared filesystem. The driver ships the experiment's reference data (Minari
-datasets and pi_ref) to the cluster once, each task unpacks it on its node, executes the
-run there with `execute_run` and returns its finished run directory as bytes, which the
-driver unpacks under a temporary name and renames into place, as the local backend does.
+datasets) to the cluster once, and each run's pi_ref policy with the run once pi_ref has
+finished; each task unpacks them on its node, executes the run there with `execute_run` and
+returns its finished run directory as bytes, which the driver unpacks under a temporary name
+and renames into place, as the local backend does.
 metatoken must be installed, at the same version, on every node.
 """
 
@@ -15,11 +16,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from rich.progress import Progress
-
 from metatoken.errors import UserError
-from metatoken.experiments.run_one import execute_run
-from metatoken.experiments.runs import RunResult, RunSpec
+from metatoken.experiments import rundir
+from metatoken.experiments.progress import RunProgress
+from metatoken.experiments.run_one import execute_run, record_failure
+from metatoken.experiments.runs import RunResult, RunSpec, Schedule
 
 
 def pack(directory: Path) -> bytes:
@@ -38,34 +39,42 @@ def unpack(blob: bytes, directory: Path) -> None:
         tar.extractall(directory, filter="data")
 
 
-def _remote_run(run: RunSpec, data_blob: bytes) -> tuple[RunResult, bytes]:
+def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None) -> tuple[RunResult, bytes]:
     """Executed on a Ray worker: one run in a scratch directory, returned packed."""
     import torch
 
     torch.set_num_threads(1)  # one CPU per Ray task, as the local backend's workers
     with tempfile.TemporaryDirectory(prefix="metatoken-ray-") as scratch:
-        data_dir, runs_dir = Path(scratch) / "datasets", Path(scratch) / "runs"
-        unpack(data_blob, data_dir)
-        result = execute_run(run, runs_dir, data_dir)
-        return result, pack(runs_dir / run.run_id)
+        exp = rundir.ExperimentDir(Path(scratch))
+        unpack(data_blob, exp.datasets)
+        if reference_blob is not None:  # pi_ref's saved policy, where the KL measurement looks for it
+            unpack(reference_blob, exp.run(run.reference).policy)
+        result = execute_run(run, exp.runs, exp.datasets)
+        return result, pack(exp.run(run.run_id).path)
 
 
 def _land(blob: bytes, runs_dir: Path, run_id: str) -> None:
     """Unpack a returned run directory under a temporary name, then rename it into place."""
-    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{run_id}."))
+    tmp = rundir.temporary_run_dir(runs_dir, run_id)
     try:
-        unpack(blob, tmp)
-        final = runs_dir / run_id
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        unpack(blob, tmp.path)
+        rundir.land(tmp, runs_dir, run_id)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp.path, ignore_errors=True)
 
 
-def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: int,
-                progress: Progress, address: str | None = None) -> list[RunResult]:
-    """Execute runs as Ray tasks (one CPU each); `address` joins a cluster, else a local instance."""
+def _reference_blob(runs_dir: Path, run: RunSpec) -> bytes | None:
+    """pi_ref's saved policy for `run`, packed; None for pi_ref itself or when it saved none."""
+    if run.is_reference:
+        return None
+    policy = rundir.RunDir(runs_dir / run.reference).policy
+    return pack(policy) if policy.is_dir() else None
+
+
+def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: int, progress: RunProgress,
+                address: str | None = None, retries: int = 1) -> list[RunResult]:
+    """Execute runs as Ray tasks (one CPU each), each pi_ref before the runs that need it; `address`
+    joins a cluster, else a local instance. A task whose worker dies is retried `retries` times."""
     try:
         import ray
     except ImportError:
@@ -77,18 +86,24 @@ def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: in
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
         data_ref = ray.put(pack(data_dir))
-        remote = ray.remote(num_cpus=1)(_remote_run)
-        pending = {remote.remote(run, data_ref): run for run in runs}
-        overall = progress.add_task(f"runs (ray, {len(runs)})", total=len(runs))
-        results: list[RunResult] = []
-        while pending:
+        remote = ray.remote(num_cpus=1, max_retries=retries)(_remote_run)
+        schedule, pending, results = Schedule(runs), {}, []
+        while schedule or pending:
+            while (run := schedule.next_ready()) is not None:
+                pending[remote.remote(run, data_ref, _reference_blob(runs_dir, run))] = run
+                progress.start(run.run_id)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
                 run = pending.pop(ref)
-                result, blob = ray.get(ref)
-                _land(blob, runs_dir, run.run_id)
+                try:
+                    result, blob = ray.get(ref)
+                    _land(blob, runs_dir, run.run_id)
+                except ray.exceptions.RayError as err:  # the worker died on every attempt
+                    result = record_failure(run, runs_dir, f"WorkerDied: {type(err).__name__} after "
+                                                           f"{retries + 1} attempt(s)")
+                schedule.finish(run.run_id)
+                progress.finish(result)
                 results.append(result)
-                progress.advance(overall)
         order = {run.run_id: i for i, run in enumerate(runs)}
         return sorted(results, key=lambda r: order[r.run_id])
     finally:

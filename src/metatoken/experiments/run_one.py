@@ -1,15 +1,12 @@
-"""One run, start to finish: train, evaluate, measure, write its directory atomically.
+"""One run, start to finish: train, evaluate, save the policy, measure, write its directory.
 
-The run directory is built under a temporary name and renamed into place, so a run
-directory either holds a complete result (`metrics.json`) or a recorded failure
-(`error.json`), never half of one.
+The run directory is built under a temporary name and renamed into place (experiments/
+rundir.py), so it holds either a complete result or a recorded failure, never half of one.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -21,25 +18,15 @@ import torch
 
 from metatoken.data import minari_io
 from metatoken.envs import make_task
-from metatoken.evaluate.evaluate import EVAL_SEED_OFFSET, command_levels, evaluate
-from metatoken.evaluate.kl import has_log_prob, kl_per_episode
-from metatoken.evaluate.measure import measure
+from metatoken.evaluate.evaluate import evaluate
+from metatoken.evaluate.measure import RunContext, measure
+from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
 from metatoken.evaluate.rollout import Rollouts
+from metatoken.experiments import rundir
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
-from metatoken.methods.reference import load_reference_policy
-
-METRICS, ERROR = "metrics.json", "error.json"
-KL_EPISODES = 10  # episodes for the KL(pi || pi_ref) estimate
-
-
-def is_complete(run_dir: Path) -> bool:
-    return (run_dir / METRICS).is_file()
-
-
-def _write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float))
+from metatoken.policy import SavablePolicy
 
 
 def _rollouts_table(r: Rollouts) -> pa.Table:
@@ -50,69 +37,71 @@ def _rollouts_table(r: Rollouts) -> pa.Table:
     })
 
 
-def _train_and_measure(run: RunSpec, tmp: Path, data_dir: Path, on_progress: ProgressFn | None):
+def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_dir: Path,
+                       on_progress: ProgressFn | None) -> dict[str, float]:
     task = make_task(run.task_id, run.task_options)
-    dataset = minari_io.load(data_dir / task.key)
+    dataset = minari_io.load(Path(data_dir) / task.key)
     method = make_method(run.method_id, run.hyperparameters)
     budget = Budget(**run.budgets)
     torch.manual_seed(run.seed)
-    logger = RunLogger(tmp / "tensorboard", on_progress)
+    logger = RunLogger(tmp.tensorboard, on_progress)
     try:
         trained = method.train(task, dataset, budget, run.seed, logger)
         rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed)
-        trained.ledger.kl_to_reference_nats = _kl_to_reference(
-            task, trained.policy, dataset, budget, run.seed, data_dir, run.reference_hyperparameters)
-        metrics = measure(run.measurements, rollouts, task, dataset)
-        metrics.update(trained.ledger.as_metrics())
+        if isinstance(trained.policy, SavablePolicy):
+            trained.policy.save(tmp.policy)
+        # pi_ref is its own reference: it is scored against its saved copy, still in the temporary dir
+        ref = tmp if run.is_reference else rundir.RunDir(Path(runs_dir) / run.reference)
+        context = RunContext(trained.policy, run.seed, budget.eval_episodes,
+                             ref.policy if ref.policy.is_dir() else None)
+        metrics = trained.ledger.as_metrics()
+        ids = list(dict.fromkeys(run.measurements + LEDGER_MEASUREMENTS))  # the ledger's, listed or not
+        metrics.update(measure(ids, rollouts, task, dataset, context))
         for name, value in metrics.items():
             if np.isfinite(value):
                 logger.scalar(f"eval/{name}", value, budget.gradient_steps)
     finally:
         logger.close()
-    if hasattr(trained.policy, "save"):
-        (tmp / "policy").mkdir()
-        trained.policy.save(tmp / "policy")
-    pq.write_table(_rollouts_table(rollouts), tmp / "rollouts.parquet")
-    _write_json(tmp / "ledger.json", trained.ledger.__dict__)
+    pq.write_table(_rollouts_table(rollouts), tmp.rollouts)
+    # what the method itself recorded; KL to pi_ref is a measurement (metrics.json), not the method's
+    ledger = {k: v for k, v in trained.ledger.__dict__.items() if k != "kl_to_reference_nats"}
+    rundir.write_json(tmp.ledger, ledger)
     return metrics
 
 
-def _kl_to_reference(task, policy, dataset, budget: Budget, seed: int, data_dir: Path,
-                     reference_hyperparameters: dict) -> float:
-    """Mean KL(pi || pi_ref) nats per episode on evaluation-seeded episodes (top commanded level); NaN without pi_ref."""
-    reference = load_reference_policy(data_dir, task.key, budget.gradient_steps, reference_hyperparameters)
-    if reference is None or not has_log_prob(policy):  # no pi_ref, or a policy with no log-probs
-        return float("nan")
-    target = float(command_levels(dataset)[-1]) if policy.conditioned else None
-    episodes = min(budget.eval_episodes, KL_EPISODES)
-    return float(np.mean(kl_per_episode(task, policy, reference, episodes, EVAL_SEED_OFFSET + 1000 * seed,
-                                        target)))
+def _record(tmp: rundir.RunDir, error: str, trace: str, wall_time_s: float) -> None:
+    tmp.clear_result()
+    rundir.write_json(tmp.error, {"error": error, "traceback": trace, "wall_time_s": wall_time_s})
+
+
+def record_failure(run: RunSpec, runs_dir: Path, error: str) -> RunResult:
+    """Record a run that could not execute at all (its worker died) as a failed run directory."""
+    tmp = rundir.temporary_run_dir(runs_dir, run.run_id)
+    rundir.write_json(tmp.spec, run.to_json())
+    _record(tmp, error, "", 0.0)
+    rundir.land(tmp, runs_dir, run.run_id)
+    return RunResult(run.run_id, "failed", error=error)
 
 
 def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
                 on_progress: ProgressFn | None = None) -> RunResult:
-    """Execute one run into runs_dir/<run_id>; failures are recorded, not raised."""
-    final = runs_dir / run.run_id
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{run.run_id}."))
+    """Execute one run into runs_dir/<run_id>; failures are recorded, not raised.
+
+    pi_ref's run (`run.reference`) must have finished in runs_dir before this one starts."""
+    tmp = rundir.temporary_run_dir(runs_dir, run.run_id)
     start = time.perf_counter()
     try:
-        _write_json(tmp / "spec.json", run.to_json())
+        rundir.write_json(tmp.spec, run.to_json())
         try:
-            metrics = _train_and_measure(run, tmp, data_dir, on_progress)
-            _write_json(tmp / METRICS, metrics)
+            metrics = _train_and_measure(run, tmp, runs_dir, data_dir, on_progress)
+            rundir.write_json(tmp.metrics, metrics)
             result = RunResult(run.run_id, "ok", metrics)
         except Exception as err:  # noqa: BLE001  (a failing run is recorded; the others go on)
-            for child in tmp.iterdir():
-                if child.name != "spec.json":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
             msg = f"{type(err).__name__}: {err}"
-            _write_json(tmp / ERROR, {"error": msg, "traceback": traceback.format_exc(),
-                                      "wall_time_s": time.perf_counter() - start})
+            _record(tmp, msg, traceback.format_exc(), time.perf_counter() - start)
             result = RunResult(run.run_id, "failed", error=msg)
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        rundir.land(tmp, runs_dir, run.run_id)
         return result
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.path.exists():  # an interrupted run leaves nothing behind
+            shutil.rmtree(tmp.path, ignore_errors=True)

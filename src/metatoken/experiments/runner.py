@@ -1,71 +1,66 @@
-"""The runner: spec -> reference data -> grid of runs -> results.parquet -> report.html."""
+"""The runner: spec -> reference data -> runs (pi_ref's first) -> results.parquet.
+
+The report is not the runner's business: the CLI asks for it once the runner returns.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console
+from typing import TextIO
 
 from metatoken.data.collect import reference_data
 from metatoken.envs import make_task
-from metatoken.experiments.local import execute_local, make_progress
+from metatoken.experiments import rundir
+from metatoken.experiments.local import execute_local
+from metatoken.experiments.progress import make_progress
 from metatoken.experiments.results import write_results
-from metatoken.experiments.run_one import is_complete
-from metatoken.experiments.runs import RunResult, expand, reference_hyperparameters
+from metatoken.experiments.runs import RunResult, RunSpec, expand
 from metatoken.experiments.spec import ExperimentSpec
-from metatoken.methods.reference import ensure_reference_policy
 
 
 @dataclass
 class Outcome:
     out_dir: Path
-    results: list[RunResult]
+    results: list[RunResult]  # every run, pi_ref's extra runs included, in run order
     results_path: Path
-    report_path: Path
 
     @property
     def failed(self) -> list[RunResult]:
         return [r for r in self.results if r.status == "failed"]
 
 
-def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = None,
-                   resume: bool = False, console: Console | None = None,
-                   backend: str = "local", address: str | None = None) -> Outcome:
-    """Execute every run of the spec into out_dir and build the results table and report."""
-    from metatoken.report.html import write_report
+def _reusable(exp: rundir.ExperimentDir, run: RunSpec) -> bool:
+    """A complete run directory made by exactly this run (same identity hash)."""
+    d = exp.run(run.run_id)
+    return d.is_complete() and d.read_spec().get("identity") == run.identity
 
-    console = console or Console(stderr=True)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "experiment.json").write_text(json.dumps(spec.model_dump(), indent=2))
-    runs_dir, data_dir = out_dir / "runs", out_dir / "datasets"
+
+def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = None, resume: bool = False,
+                   backend: str = "local", address: str | None = None, retries: int = 1,
+                   log: TextIO | None = None) -> Outcome:
+    """Execute every run of the spec into out_dir and write the results table."""
+    exp = rundir.ExperimentDir(Path(out_dir))
+    exp.root.mkdir(parents=True, exist_ok=True)
+    exp.remove_stale_temporaries()  # left by a killed experiment
+    rundir.write_json(exp.experiment, spec.model_dump())
     runs = expand(spec)
-    todo = [r for r in runs if not (resume and is_complete(runs_dir / r.run_id))]
+    todo = [r for r in runs if not (resume and _reusable(exp, r))]
     skipped = [RunResult(r.run_id, "skipped") for r in runs if r not in todo]
+    progress = make_progress(len(todo), log)
     if skipped:
-        console.print(f"resume: {len(skipped)} complete run(s) skipped")
-    with make_progress() as progress:
-        tasks = {r.task_name: (r.task_id, r.task_options) for r in todo}
-        collecting = progress.add_task("reference data and policy", total=len(tasks))
-        for task_id, options in tasks.values():
-            task = make_task(task_id, options)
-            # pi_ref for the ledger's KL: bc on the reference data, trained once per task variant.
-            ensure_reference_policy(reference_data(task, data_dir), data_dir, task.key,
-                                    spec.budgets.gradient_steps, reference_hyperparameters(spec))
-            progress.advance(collecting)
-        workers = workers or os.cpu_count() or 1
+        print(f"resume: {len(skipped)} complete run(s) with the same identity reused", file=progress.stream,
+              flush=True)
+    for task_id, options in {r.task_name: (r.task_id, r.task_options) for r in todo}.values():
+        reference_data(make_task(task_id, options), exp.datasets)  # collected once per task variant
+    workers = workers or os.cpu_count() or 1
+    with progress:
         if backend == "ray":
             from metatoken.experiments.ray_backend import execute_ray
 
-            results = execute_ray(todo, runs_dir, data_dir, workers, progress, address)
+            results = execute_ray(todo, exp.runs, exp.datasets, workers, progress, address, retries)
         else:
-            results = execute_local(todo, runs_dir, data_dir, workers, progress)
-    for r in results:
-        if r.status == "failed":
-            console.print(f"[red]run {r.run_id} failed:[/red] {r.error}")
-    results_path = write_results(out_dir)
-    report_path = write_report(out_dir)
-    return Outcome(out_dir, skipped + results, results_path, report_path)
+            results = execute_local(todo, exp.runs, exp.datasets, workers, progress, retries)
+    by_id = {r.run_id: r for r in skipped + results}
+    return Outcome(exp.root, [by_id[r.run_id] for r in runs], write_results(exp.root))

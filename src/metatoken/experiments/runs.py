@@ -1,11 +1,22 @@
-"""Runs: the grid a spec expands into (task × method × seed), and what each run returns."""
+"""Runs: the grid a spec expands into (task × method × seed), pi_ref's run per task, and results.
+
+pi_ref is an ordinary run: the spec's `reference` method entry (default: its first `bc`
+entry, else `bc` with default hyperparameters) trained on the task at seed
+`seeds.REFERENCE_TRAIN_SEED` with the spec's budgets. When the grid already holds that run
+(same method, hyperparameters, budgets and seed), the grid run *is* pi_ref; otherwise one
+extra run, `<task>__reference__seed0`, is scheduled and kept out of the results. Every run
+names its pi_ref's run id, and the backends start a run only once its pi_ref has finished.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from metatoken.experiments.spec import ExperimentSpec
+from metatoken import seeds
+from metatoken.experiments.spec import REFERENCE_NAME, ExperimentSpec, MethodSpec
 
 
 @dataclass(frozen=True)
@@ -22,14 +33,33 @@ class RunSpec:
     seed: int
     budgets: dict[str, int]
     measurements: list[str]
-    reference_hyperparameters: dict[str, Any] = field(default_factory=dict)  # bc's, for pi_ref
+    reference: str = ""  # run id of the pi_ref this run's KL is measured against (its own id for pi_ref)
+    reference_identity: str = ""  # that run's identity: a changed pi_ref changes this run too
+    in_grid: bool = True  # False for a pi_ref run the grid does not contain (not in the results)
 
     @property
     def run_id(self) -> str:
         return f"{self.task_name}__{self.method_name}__seed{self.seed}"
 
+    @property
+    def is_reference(self) -> bool:
+        return self.reference == self.run_id
+
+    @property
+    def depends_on(self) -> str | None:
+        """The run that must finish before this one starts (its pi_ref), if any."""
+        return None if self.is_reference else self.reference
+
+    @property
+    def identity(self) -> str:
+        """A hash of everything that determines this run's result, code version included."""
+        from metatoken import __version__
+
+        blob = json.dumps({"run": asdict(self), "version": __version__}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "identity": self.identity}
 
 
 @dataclass
@@ -40,23 +70,63 @@ class RunResult:
     error: str = ""
 
 
-def reference_hyperparameters(spec: ExperimentSpec) -> dict[str, Any]:
-    """pi_ref is the spec's own bc (its first `bc` entry), so KL compares like with like."""
-    return next((dict(m.hyperparameters) for m in spec.methods if m.id == "bc"), {})
+def reference_method(spec: ExperimentSpec) -> MethodSpec:
+    """The method entry pi_ref is trained with: `reference`, else the first `bc`, else default bc."""
+    if spec.reference is not None:
+        return spec.reference
+    return next((m for m in spec.methods if m.id == "bc"), MethodSpec(id="bc", name=REFERENCE_NAME))
+
+
+def _same_training(a: RunSpec, method: MethodSpec) -> bool:
+    return (a.method_id == method.id and a.hyperparameters == dict(method.hyperparameters)
+            and a.seed == seeds.REFERENCE_TRAIN_SEED)
 
 
 def expand(spec: ExperimentSpec) -> list[RunSpec]:
-    """The grid in a stable order: tasks, then methods, then seeds."""
-    ref = reference_hyperparameters(spec)
-    return [
-        RunSpec(
-            experiment=spec.name,
-            task_name=t.name, task_id=t.id, task_options=dict(t.options),
-            method_name=m.name, method_id=m.id, hyperparameters=dict(m.hyperparameters),
-            seed=seed,
-            budgets=spec.budgets.model_dump(),
-            measurements=list(spec.measurements),
-            reference_hyperparameters=ref,
-        )
-        for t in spec.tasks for m in spec.methods for seed in spec.seeds
-    ]
+    """Every run to execute: per task, pi_ref's run first when the grid lacks it, then the grid
+    in a stable order (methods, then seeds)."""
+    ref_method = reference_method(spec)
+    runs: list[RunSpec] = []
+    for t in spec.tasks:
+        common = {"experiment": spec.name, "task_name": t.name, "task_id": t.id, "task_options": dict(t.options),
+                  "budgets": spec.budgets.model_dump(), "measurements": list(spec.measurements)}
+        grid = [RunSpec(method_name=m.name, method_id=m.id, hyperparameters=dict(m.hyperparameters), seed=seed,
+                        **common)
+                for m in spec.methods for seed in spec.seeds]
+        ref = next((r for r in grid if _same_training(r, ref_method)), None)
+        if ref is None:
+            ref = RunSpec(method_name=REFERENCE_NAME, method_id=ref_method.id,
+                          hyperparameters=dict(ref_method.hyperparameters), seed=seeds.REFERENCE_TRAIN_SEED,
+                          in_grid=False, **common)
+            grid.insert(0, ref)
+        ref = replace(ref, reference=ref.run_id)
+        runs += [ref if r.run_id == ref.run_id else
+                 replace(r, reference=ref.run_id, reference_identity=ref.identity) for r in grid]
+    return runs
+
+
+class Schedule:
+    """Hands out runs once their pi_ref has finished (ok or failed), pi_ref runs first."""
+
+    def __init__(self, runs: list[RunSpec]):
+        self._pending = list(runs)
+        self._unfinished = {r.run_id for r in runs}
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def next_ready(self) -> RunSpec | None:
+        """The next run whose dependency is met, references before the others; None if none is."""
+        ready = [r for r in self._pending if r.depends_on not in self._unfinished]
+        if not ready:
+            return None
+        run = min(ready, key=lambda r: not r.is_reference)  # stable: grid order otherwise
+        self._pending.remove(run)
+        return run
+
+    def finish(self, run_id: str) -> None:
+        self._unfinished.discard(run_id)
+
+    def retry(self, run: RunSpec) -> None:
+        """Put a run back at the front (its worker died)."""
+        self._pending.insert(0, run)

@@ -19,6 +19,7 @@ from metatoken.errors import UserError
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 DEFAULT_MEASUREMENTS = ["capability", "controllability", "spookiness"]
+REFERENCE_NAME = "reference"  # the label of pi_ref's own run when the grid does not contain it
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,9 @@ class ExperimentSpec(_Strict):
     seeds: list[int] = Field(min_length=1)
     budgets: Budgets = Field(default_factory=Budgets)
     measurements: list[str] = Field(default_factory=lambda: list(DEFAULT_MEASUREMENTS))
+    # pi_ref, the policy the ledger's KL is measured against: a method entry trained at seed 0
+    # (default: the spec's first `bc` entry, else `bc` with its default hyperparameters).
+    reference: MethodSpec | None = None
 
     @model_validator(mode="after")
     def _labels(self) -> ExperimentSpec:
@@ -57,6 +61,8 @@ class ExperimentSpec(_Strict):
         _derive_names(self.methods, "hyperparameters")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
+        if any(m.name == REFERENCE_NAME for m in self.methods):
+            raise ValueError(f"method name {REFERENCE_NAME!r} is reserved for pi_ref's run")
         return self
 
 
@@ -129,13 +135,14 @@ def _check_entries(source: str, field: str, kind: str, entries: list, registry, 
                    model_of) -> None:
     """Each entry's id is registered and its settings validate against the model it declares."""
     for i, entry in enumerate(entries):
+        where = field if field == "reference" else f"{field}[{i}]"  # the one entry that is not a list
         if entry.id not in registry:
-            raise UserError(f"{source}: {field}[{i}].id: {kind} {entry.id!r} unknown "
+            raise UserError(f"{source}: {where}.id: {kind} {entry.id!r} unknown "
                             f"(known: {', '.join(e.id for e in registry)})")
         try:
             model_of(registry.get(entry.id)).model_validate(getattr(entry, settings))
         except ValidationError as err:
-            raise UserError(f"{source}: {_first_error(err, f'{field}[{i}].{settings}')}") from None
+            raise UserError(f"{source}: {_first_error(err, f'{where}.{settings}')}") from None
 
 
 def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
@@ -152,6 +159,9 @@ def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
         raise UserError(f"{source}: {_first_error(err)}") from None
     _check_entries(source, "tasks", "task", spec.tasks, TASKS, "options", lambda d: d.options)
     _check_entries(source, "methods", "method", spec.methods, METHODS, "hyperparameters", lambda d: d.params)
+    if spec.reference is not None:
+        _check_entries(source, "reference", "method", [spec.reference], METHODS, "hyperparameters",
+                       lambda d: d.params)
     for i, mid in enumerate(spec.measurements):
         if mid not in MEASUREMENTS:
             raise UserError(f"{source}: measurements[{i}]: measurement {mid!r} unknown "

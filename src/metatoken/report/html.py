@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from pathlib import Path
 
+from metatoken.experiments import rundir
 from metatoken.report import figures
 from metatoken.report.tables import ExperimentData, load_experiment
 from metatoken.stats import bootstrap_ci
@@ -66,7 +66,8 @@ def _metric_rows(data: ExperimentData, task: str) -> str:
 def _figure(uri: str | None, caption: str) -> str:
     if uri is None:
         return ""
-    return f"<figure><img src='{uri}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+    text = html.escape(caption)
+    return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
 
 
 def render(data: ExperimentData) -> str:
@@ -112,9 +113,8 @@ def render(data: ExperimentData) -> str:
 
 def write_report(out_dir: Path) -> Path:
     """Render out_dir/report.html from out_dir/results.parquet and the run directories."""
-    out_dir = Path(out_dir)
-    path = out_dir / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(render(load_experiment(out_dir)), encoding="utf-8")
-    os.replace(tmp, path)
+    path = rundir.ExperimentDir(Path(out_dir)).report
+    page = render(load_experiment(out_dir))
+    with rundir.atomic_file(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from metatoken.experiments.results import failures, run_dirs
+from metatoken.experiments import rundir
+from metatoken.experiments.results import current_run_dirs, failures
 
 
 @dataclass
@@ -36,20 +36,20 @@ class ExperimentData:
 
 
 def load_experiment(out_dir: Path) -> ExperimentData:
-    out_dir = Path(out_dir)
-    spec = json.loads((out_dir / "experiment.json").read_text())
-    table = pq.read_table(out_dir / "results.parquet").to_pydict()
+    """The experiment's spec, results table, failures and each current run's rollouts."""
+    exp = rundir.ExperimentDir(Path(out_dir))
+    spec = exp.read_experiment()
+    table = pq.read_table(exp.results).to_pydict()
     values: dict = defaultdict(lambda: defaultdict(list))
     for task, method, metric, value in zip(table["task"], table["method"], table["metric"],
                                            table["value"]):
         values[metric][(task, method)].append(value)
     rollouts: dict = defaultdict(list)
-    for run_dir in run_dirs(out_dir):
-        path = run_dir / "rollouts.parquet"
-        if path.is_file():
-            run = json.loads((run_dir / "spec.json").read_text())
-            cols = pq.read_table(path).to_pydict()
+    for run_dir in current_run_dirs(exp.root):
+        if run_dir.rollouts.is_file():
+            run = run_dir.read_spec()
+            cols = pq.read_table(run_dir.rollouts).to_pydict()
             rollouts[(run["task_name"], run["method_name"])].append(
                 {k: np.asarray(v) for k, v in cols.items()})
     return ExperimentData(spec["name"], spec, {k: dict(v) for k, v in values.items()},
-                          dict(rollouts), failures(out_dir))
+                          dict(rollouts), failures(exp.root))

@@ -1,7 +1,7 @@
 """Mountain-v0: the sparse-reward biped climb, with a contact-physics launch exploit.
 
 Registers the gymnasium id `metatoken/Mountain-v0` (single and vectorised entry points)
-and the task `mountain`, whose reference data comes from the scripted walker at mixed skill.
+and the task `mountain-v0`, whose reference data comes from the scripted walker at mixed skill.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _mountain_task(o: MountainOptions) -> Task:
         Behaviour(f"walker@{s:g}", s, lambda s=s: MountainWalker(s)) for s in o.skills
     )
     return Task(
-        id="mountain",
+        id="mountain-v0",
         env_id=ENV_ID,
         env_kwargs={"reward": o.reward, "summit_distance": o.summit_distance,
                     "shaping_weight": o.shaping_weight},
@@ -60,9 +60,9 @@ def _mountain_task(o: MountainOptions) -> Task:
     )
 
 
-if "mountain" not in TASKS:
+if "mountain-v0" not in TASKS:  # the task `mountain` is Mountain-v1's
     TASKS.register(
-        "mountain",
+        "mountain-v0",
         TaskDef(MountainOptions, _mountain_task),
         "Planar biped climbs summit_distance m east; a foot slammed into the ground launches it.",
     )

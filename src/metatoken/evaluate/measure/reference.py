@@ -1,0 +1,62 @@
+"""KL to the reference policy: the ledger's "bits of selection", measured after training.
+
+pi_ref is an ordinary run of the experiment (experiments/runs.py); this measurement loads
+its saved policy from that run's directory and scores the trained policy against it on
+fresh evaluation-seeded episodes (evaluate/kl.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from metatoken import seeds
+from metatoken.data.dataset import Dataset
+from metatoken.envs.task import Task
+from metatoken.evaluate.evaluate import command_levels
+from metatoken.evaluate.kl import has_log_prob, kl_per_episode
+from metatoken.evaluate.measure import RunContext, measurement
+from metatoken.evaluate.rollout import Rollouts
+from metatoken.policy import Policy
+
+KL_EPISODES = 10  # episodes for the KL(pi || pi_ref) estimate (at most the run's eval_episodes)
+LEDGER_MEASUREMENTS = ["kl-to-reference"]  # run by every run, whatever the spec lists: part of the ledger
+
+
+def can_score(policy: Policy) -> bool:
+    """Whether `policy` gives log-probabilities of its actions (scripted policies do not)."""
+    return has_log_prob(policy)  # the one probe; becomes isinstance(policy, ScoredPolicy)
+
+
+def load_saved_policy(directory: Path) -> Policy:
+    """A policy saved by a run (`SavablePolicy.save`): a predictor or an SB3 actor-critic."""
+    from metatoken.models.checkpoint import CONFIG, load_policy
+
+    config = json.loads((Path(directory) / CONFIG).read_text())
+    if config.get("kind") == "sb3-actor-critic":
+        from metatoken.methods.sb3_policy import load_sb3_policy
+
+        return load_sb3_policy(directory)
+    return load_policy(directory)
+
+
+@measurement("kl-to-reference", needs_run=True)
+def kl_to_reference(rollouts: Rollouts, task: Task, dataset: Dataset, run: RunContext) -> dict[str, float]:
+    """ledger/kl_to_reference_nats: mean over min(eval_episodes, 10) evaluation-seeded episodes of
+    sum_t log pi(a_t|h_t) - log pi_ref(a_t|h_t), a_t ~ pi, at the top commanded level; NaN when
+    pi_ref saved no policy or either policy cannot score its actions."""
+    from metatoken.models.checkpoint import CONFIG
+
+    nan = {"ledger/kl_to_reference_nats": float("nan")}
+    ref_dir = run.reference_policy_dir
+    if ref_dir is None or not (Path(ref_dir) / CONFIG).is_file() or not can_score(run.policy):
+        return nan
+    reference = load_saved_policy(ref_dir)
+    if not can_score(reference):
+        return nan
+    target = float(command_levels(dataset)[-1]) if run.policy.conditioned else None
+    episodes = min(run.eval_episodes, KL_EPISODES)
+    kl = kl_per_episode(task, run.policy, reference, episodes, seeds.evaluation(run.seed), target)  # (E,)
+    return {"ledger/kl_to_reference_nats": float(np.mean(kl))}

@@ -1,0 +1,149 @@
+"""The one owner of the experiment and run directory layout.
+
+    <out>/experiment.json          the validated spec the experiment ran
+    <out>/datasets/<task key>/     reference data (Minari), shared by every run of the task
+    <out>/runs/<run id>/           one run: spec.json plus either a result or a failure
+    <out>/results.parquet          one row per run × metric (experiments/results.py)
+    <out>/report.html              the self-contained report (report/html.py)
+
+A run directory is built under a temporary name (`runs/.<run id>.<random>`) and renamed into
+place, so it holds either a complete result (`spec.json`, `metrics.json`, `ledger.json`,
+`rollouts.parquet`, `policy/`, `tensorboard/`) or a recorded failure (`spec.json`,
+`error.json`), never half of one. Every other module takes these names from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXPERIMENT, RUNS, DATASETS = "experiment.json", "runs", "datasets"
+RESULTS, REPORT = "results.parquet", "report.html"
+SPEC, METRICS, ERROR, LEDGER = "spec.json", "metrics.json", "error.json", "ledger.json"
+ROLLOUTS, POLICY, TENSORBOARD = "rollouts.parquet", "policy", "tensorboard"
+_TEMP_PREFIX = "."  # temporary run directories and files start with a dot
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write `obj` as JSON to `path` atomically (a temporary name, then a rename)."""
+    path = Path(path)
+    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float))
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
+    path = Path(path)
+    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's directory and the files in it."""
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    spec = property(lambda self: self.path / SPEC)
+    metrics = property(lambda self: self.path / METRICS)
+    error = property(lambda self: self.path / ERROR)
+    ledger = property(lambda self: self.path / LEDGER)
+    rollouts = property(lambda self: self.path / ROLLOUTS)
+    policy = property(lambda self: self.path / POLICY)
+    tensorboard = property(lambda self: self.path / TENSORBOARD)
+
+    def is_complete(self) -> bool:
+        """A finished, successful run (its metrics were written last, atomically)."""
+        return self.metrics.is_file()
+
+    def is_failed(self) -> bool:
+        return self.error.is_file()
+
+    def read_spec(self) -> dict[str, Any]:
+        return json.loads(self.spec.read_text())
+
+    def read_metrics(self) -> dict[str, float]:
+        return json.loads(self.metrics.read_text())
+
+    def read_error(self) -> str:
+        return json.loads(self.error.read_text())["error"]
+
+    def clear_result(self) -> None:
+        """Remove everything but spec.json (before recording a failure in a temporary run dir)."""
+        for child in self.path.iterdir():
+            if child.name != SPEC:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+@dataclass(frozen=True)
+class ExperimentDir:
+    """An experiment's output directory."""
+
+    root: Path
+
+    experiment = property(lambda self: Path(self.root) / EXPERIMENT)
+    runs = property(lambda self: Path(self.root) / RUNS)
+    datasets = property(lambda self: Path(self.root) / DATASETS)
+    results = property(lambda self: Path(self.root) / RESULTS)
+    report = property(lambda self: Path(self.root) / REPORT)
+
+    def run(self, run_id: str) -> RunDir:
+        return RunDir(self.runs / run_id)
+
+    def read_experiment(self) -> dict[str, Any]:
+        return json.loads(self.experiment.read_text())
+
+    def run_dirs(self) -> list[RunDir]:
+        """Completed or failed run directories (temporary ones excluded), by name."""
+        if not self.runs.is_dir():
+            return []
+        return [RunDir(p) for p in sorted(self.runs.iterdir())
+                if p.is_dir() and not p.name.startswith(_TEMP_PREFIX)]
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete temporary run directories that a killed experiment left behind; returns them."""
+        if not self.runs.is_dir():
+            return []
+        stale = [p for p in self.runs.iterdir() if p.name.startswith(_TEMP_PREFIX)]
+        for p in stale:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        return stale
+
+
+def temporary_run_dir(runs_dir: Path, run_id: str) -> RunDir:
+    """A fresh, empty temporary directory for building run `run_id` under `runs_dir`."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    return RunDir(Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{_TEMP_PREFIX}{run_id}.")))
+
+
+def land(tmp: RunDir, runs_dir: Path, run_id: str) -> RunDir:
+    """Rename a finished temporary run directory into place, replacing an older one."""
+    final = Path(runs_dir) / run_id
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.path.rename(final)
+    return RunDir(final)
+
+
+def remove_temporaries(runs_dir: Path, run_id: str) -> None:
+    """Delete the temporary directories of run `run_id` (its worker died while building one)."""
+    for p in Path(runs_dir).glob(f"{_TEMP_PREFIX}{run_id}.*"):
+        shutil.rmtree(p, ignore_errors=True)
