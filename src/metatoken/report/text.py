@@ -9,9 +9,7 @@ reward. Points are IQMs over seeds with 95% stratified-bootstrap intervals (`sta
 from __future__ import annotations
 
 import html
-import json
 import math
-import os
 from pathlib import Path
 
 import matplotlib
@@ -20,8 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from metatoken.experiments.results import current_run_dirs
 from metatoken.report.figures import to_data_uri
-from metatoken.report.tables import ExperimentData, load_experiment
+from metatoken.report.tables import ExperimentData
 from metatoken.stats import bootstrap_ci
 
 TABLE = [
@@ -70,13 +69,14 @@ def is_text_experiment(data: ExperimentData) -> bool:
 
 
 def _targets(out_dir: Path, data: ExperimentData) -> dict[str, str]:
-    """Each method's declared target, read from its first run directory."""
+    """Each method's declared target, read from its first complete run directory."""
+    from metatoken.text.integration import TARGET_FILE
+
     out = {}
-    for method in data.methods:
-        for run_dir in sorted((out_dir / "runs").glob(f"*__{method}__seed*")):
-            if (run_dir / "target.txt").is_file():
-                out[method] = (run_dir / "target.txt").read_text().strip()
-                break
+    for run_dir in current_run_dirs(out_dir):
+        name = run_dir.read_spec()["method_name"]
+        if name not in out and (run_dir.path / TARGET_FILE).is_file():
+            out[name] = (run_dir.path / TARGET_FILE).read_text().strip()
     return out
 
 
@@ -248,25 +248,16 @@ def text_section(data: ExperimentData, out_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def write_text_report(out_dir: Path) -> Path:
-    """A standalone report.html for a text experiment (header, failures, the text section)."""
+def text_page(data: ExperimentData, out_dir: Path) -> str:
+    """report.html for a text experiment: header, failed runs, the text section."""
     from metatoken.report.html import STYLE
 
-    out_dir = Path(out_dir)
-    data = load_experiment(out_dir)
-    timing = out_dir / "timing.json"
-    wall = json.loads(timing.read_text())["wall_time_s"] if timing.is_file() else float("nan")
     parts = [f"<h1>metatoken report: {html.escape(data.name)}</h1>",
              (f"<p>Recipes: {', '.join(map(html.escape, data.methods))}. Seeds: {data.spec['seeds']}. "
-              f"Budgets: {html.escape(str(data.spec['budgets']))}. Spec wall time: {wall:.0f} s.</p>")]
+              f"Budgets: {html.escape(str(data.spec['budgets']))}.</p>")]
     if data.failures:
         items = "".join(f"<li><b>{html.escape(r)}</b>: {html.escape(e)}</li>" for r, e in data.failures)
         parts.append(f"<h2 class='fail'>Failed runs</h2><ul class='fail'>{items}</ul>")
     parts.append(text_section(data, out_dir))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>metatoken: {html.escape(data.name)}"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>metatoken: {html.escape(data.name)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
-    path = out_dir / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
