@@ -15,6 +15,10 @@ a reader can see them all at once. The constants are the values the lab has alwa
 | online collection batch j | `run seed * 100_003 + j` |
 | an auxiliary generator inside a method | `run seed + 1` |
 | `metatoken probe` behaviour b (env i: + i) | `2_000_000 + probe seed * 1_000_003 + b * 10_007` |
+| text: pretraining batch j (samples from p0) | `TEXT_PRETRAIN_OFFSET + run seed * 100_003 + j` |
+| text: a recipe's labelled corpus batch j (samples from p0; j = 0 calibrates) | `TEXT_CORPUS_OFFSET + run seed * 100_003 + j` |
+| text: a recipe's own samples (policy gradient, DPO pairs' labels) | torch generator `auxiliary(run seed)` |
+| text: sampled KL estimators and sampled metrics | torch generator `evaluation(run seed)` |
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ EVAL_SEED_OFFSET = 1_000_000  # evaluation seeds never overlap training or data 
 REFERENCE_TRAIN_SEED = 0
 SECOND_POLICY_OFFSET = 7919  # a teacher-forced policy's own sampling stream (a prime: no collisions with + i)
 _ONLINE_STRIDE = 100_003
+TEXT_PRETRAIN_OFFSET = 3_000_000_019  # text streams sit far from every control stream
+TEXT_CORPUS_OFFSET = 5_000_000_029
 _DATA_STRIDE, _BEHAVIOUR_STRIDE = 1_000_003, 10_007
 PROBE_SEED_OFFSET = 2_000_000  # above the evaluation seeds of run seeds < 1000
 
@@ -55,6 +61,16 @@ def online(run_seed: int, batch: int) -> int:
 def auxiliary(run_seed: int) -> int:
     """A method's own extra generator (for example rl-as-sl's action samples)."""
     return run_seed + 1
+
+
+def text_pretraining(run_seed: int, batch: int) -> int:
+    """The p0 samples of text pretraining batch `batch`."""
+    return TEXT_PRETRAIN_OFFSET + run_seed * _ONLINE_STRIDE + batch
+
+
+def text_corpus(run_seed: int, batch: int) -> int:
+    """Batch `batch` of the p0 samples a text recipe labels with the reward (its offline corpus)."""
+    return TEXT_CORPUS_OFFSET + run_seed * _ONLINE_STRIDE + batch
 
 
 def probe(probe_seed: int, behaviour_index: int) -> int:

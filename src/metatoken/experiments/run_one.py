@@ -33,6 +33,7 @@ from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
 from metatoken.policy import SavablePolicy
 from metatoken.report.filmstrip import filmstrip
+from metatoken.text.integration import execute_text, is_text_task
 
 TORCH_THREADS = 1
 
@@ -63,6 +64,8 @@ def _render_modes(task) -> list[str]:
 
 def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_dir: Path,
                        on_progress: ProgressFn | None) -> dict[str, float]:
+    if is_text_task(run.task_id):
+        return execute_text(run, tmp, data_dir)
     task = make_task(run.task_id, run.task_options)
     dataset = minari_io.load(Path(data_dir) / task.key)
     method = make_method(run.method_id, run.hyperparameters)

@@ -18,6 +18,7 @@ from metatoken.experiments.progress import make_progress
 from metatoken.experiments.results import write_results
 from metatoken.experiments.runs import RunResult, RunSpec, expand
 from metatoken.experiments.spec import ExperimentSpec
+from metatoken.text.integration import is_text_task
 
 
 @dataclass
@@ -53,7 +54,8 @@ def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = No
         print(f"resume: {len(skipped)} complete run(s) with the same identity reused", file=progress.stream,
               flush=True)
     for task_id, options in {r.task_name: (r.task_id, r.task_options) for r in todo}.values():
-        reference_data(make_task(task_id, options), exp.datasets)  # collected once per task variant
+        if not is_text_task(task_id):  # the text world samples p0 itself
+            reference_data(make_task(task_id, options), exp.datasets)  # collected once per task variant
     workers = workers or os.cpu_count() or 1
     with progress:
         if backend == "ray":

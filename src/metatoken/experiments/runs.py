@@ -17,6 +17,7 @@ from typing import Any
 
 from metatoken import seeds
 from metatoken.experiments.spec import REFERENCE_NAME, ExperimentSpec, MethodSpec
+from metatoken.text.integration import is_text_task
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ def expand(spec: ExperimentSpec) -> list[RunSpec]:
         grid = [RunSpec(method_name=m.name, method_id=m.id, hyperparameters=dict(m.hyperparameters), seed=seed,
                         **common)
                 for m in spec.methods for seed in spec.seeds]
+        if is_text_task(t.id):  # each text run pretrains (or loads) its own pi_ref: nothing to wait for
+            runs += grid
+            continue
         ref = next((r for r in grid if _same_training(r, ref_method)), None)
         if ref is None:
             ref = RunSpec(method_name=REFERENCE_NAME, method_id=ref_method.id,

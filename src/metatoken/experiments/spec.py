@@ -182,6 +182,10 @@ def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
         raise UserError(f"{source}: {_first_error(err)}") from None
+    from metatoken.text.integration import check_text_spec
+
+    if check_text_spec(spec, source):  # text-world tasks with text recipes: validated by the text lab
+        return spec
     _check_entries(source, "tasks", "task", spec.tasks, TASKS, "options", lambda d: d.options)
     _check_entries(source, "methods", "method", spec.methods, METHODS, "hyperparameters", lambda d: d.params)
     if spec.reference is not None:

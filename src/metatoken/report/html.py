@@ -118,8 +118,11 @@ def render(data: ExperimentData) -> str:
 
 def write_report(out_dir: Path) -> Path:
     """Render out_dir/report.html from out_dir/results.parquet and the run directories."""
+    from metatoken.report.text import is_text_experiment, text_page
+
     path = rundir.ExperimentDir(Path(out_dir)).report
-    page = render(load_experiment(out_dir))
+    data = load_experiment(out_dir)
+    page = text_page(data, Path(out_dir)) if is_text_experiment(data) else render(data)
     with rundir.atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
