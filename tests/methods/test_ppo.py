@@ -113,3 +113,15 @@ def test_ppo_respects_budget_and_initial_log_std(tmp_path):
     out.policy.reset(5, deterministic=True)
     again.reset(5, deterministic=True)
     assert np.allclose(out.policy.act(obs), again.act(obs), atol=1e-6)
+
+
+def test_env_steps_hyperparameter_caps_below_the_budget():
+    budget = Budget(env_steps=10_000, gradient_steps=1000)
+    method = make_method("ppo", {"n_envs": 8, "n_steps": 64, "batch_size": 256})
+    assert method.iterations(budget) == 10_000 // 512
+    capped = make_method("ppo", {"n_envs": 8, "n_steps": 64, "batch_size": 256, "env_steps": 2048})
+    assert capped.iterations(budget) == 4
+    roomy = make_method("ppo", {"n_envs": 8, "n_steps": 64, "batch_size": 256, "env_steps": 10**9})
+    assert roomy.iterations(budget) == 10_000 // 512  # the spec's budget still binds
+    with pytest.raises(ValueError, match="budget too small"):
+        make_method("ppo", {"n_envs": 8, "n_steps": 64, "env_steps": 100}).iterations(budget)

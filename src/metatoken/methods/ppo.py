@@ -48,6 +48,8 @@ class PPOParams(BaseModel):
     log_std_init: float = Field(-1.0, description="initial log-std of a Gaussian policy (0 = SB3's sigma 1)")
     normalize_obs: bool = Field(True, description="running obs normalisation, folded into the saved network")
     normalize_reward: bool = Field(True, description="divide rewards by the running std of the return")
+    env_steps: int | None = Field(None, ge=1, description="this entry's own env-step cap, below the spec's "
+                                  "budget (lets one spec hold PPO at several budgets)")
 
 
 def _schedule(value: float, kind: str):
@@ -75,7 +77,8 @@ class PPOMethod:
         p = self.params
         rollout_size = p.n_envs * p.n_steps
         minibatches = math.ceil(rollout_size / p.batch_size)
-        iterations = min(budget.env_steps // rollout_size, budget.gradient_steps // (p.n_epochs * minibatches))
+        env_steps = budget.env_steps if p.env_steps is None else min(budget.env_steps, p.env_steps)
+        iterations = min(env_steps // rollout_size, budget.gradient_steps // (p.n_epochs * minibatches))
         if iterations < 1:
             raise ValueError(f"ppo: budget too small for one update (needs env_steps >= {rollout_size} "
                              f"and gradient_steps >= {p.n_epochs * minibatches})")
