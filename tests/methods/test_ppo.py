@@ -100,7 +100,8 @@ def test_step_arrays_final_obs_is_the_finished_episodes_last(task_id, opts):
 def test_ppo_respects_budget_and_initial_log_std(tmp_path):
     torch.set_num_threads(1)
     task = make_task("mountain", {"reward": "gait"})
-    hp = {"n_envs": 16, "n_steps": 32, "batch_size": 256, "n_epochs": 2, "log_std_init": -1.5}
+    hp = {"n_envs": 16, "n_steps": 32, "batch_size": 256, "n_epochs": 2, "log_std_init": -1.5,
+          "normalize_obs": True, "normalize_reward": True}
     out = make_method("ppo", hp).train(task, None, Budget(env_steps=3 * 512 + 100, gradient_steps=100), 0,
                                        NullLogger())
     assert out.ledger.online_env_steps == 3 * 512  # whole rollouts only
