@@ -1,8 +1,10 @@
-"""`ppo`: online RL with stable-baselines3 PPO on the task's own reward (sparse, dense or shaped).
+"""`ppo`: online RL with PPO on the task's own reward (sparse, dense or gait-shaped).
 
 The reward is whatever the task's `reward` option names; the method never sees the
-reference data. It stops at the budget: whole rollouts of n_envs x n_steps that fit in
-`budget.env_steps`, and no more than `budget.gradient_steps` minibatch updates.
+reference data. The network is an SB3 MLP actor-critic; collection and updates run in
+`ppo_loop.py` on the task's vector env (SB3's PPO maths, batched). It stops at the budget:
+whole rollouts of n_envs x n_steps that fit in `budget.env_steps`, and no more than
+`budget.gradient_steps` minibatch updates. Defaults are tuned on Mountain-v1 (docs/METHODS.md).
 """
 
 from __future__ import annotations
@@ -16,23 +18,23 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from pydantic import BaseModel, ConfigDict, Field
-from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecMonitor
+from stable_baselines3.common.policies import ActorCriticPolicy
 
+from metatoken import seeds
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
+from metatoken.methods.ppo_loop import PPOLoop
 from metatoken.methods.sb3_policy import ACTIVATIONS, SB3Policy
 from metatoken.methods.sb3_vecenv import make_sb3_vecenv
 
 
 class PPOParams(BaseModel):
-    """SB3 PPO hyperparameters (defaults: SB3's, with 8 envs)."""
+    """PPO hyperparameters (defaults: the Mountain-v1 tuning in docs/METHODS.md, less MOUNTAIN_PRESET)."""
 
     model_config = ConfigDict(extra="forbid")
-    n_envs: int = Field(8, ge=1)
-    n_steps: int = Field(256, ge=1, description="steps per env per rollout")
-    batch_size: int = Field(256, ge=2)
-    n_epochs: int = Field(10, ge=1)
+    n_envs: int = Field(256, ge=1)
+    n_steps: int = Field(64, ge=1, description="steps per env per rollout")
+    batch_size: int = Field(4096, ge=2)
+    n_epochs: int = Field(4, ge=1)
     lr: float = Field(3e-4, gt=0)
     lr_schedule: Literal["constant", "linear"] = "constant"
     clip_range: float = Field(0.2, gt=0)
@@ -44,10 +46,20 @@ class PPOParams(BaseModel):
     max_grad_norm: float = Field(0.5, gt=0)
     net_arch: list[int] = Field([64, 64], min_length=1)
     activation: Literal["tanh", "relu"] = "tanh"
+    log_std_init: float = Field(-1.0, description="initial log-std of a Gaussian policy (0 = SB3's sigma 1)")
+    normalize_obs: bool = Field(False, description="running obs normalisation, folded into the saved network")
+    normalize_reward: bool = Field(False, description="divide rewards by the running std of the return")
+    env_steps: int | None = Field(None, ge=1, description="this entry's own env-step cap, below the spec's "
+                                  "budget (lets one spec hold PPO at several budgets)")
+
+
+# The tuned Mountain-v1 configuration is the defaults plus these. Normalisation is off by default
+# because obs normalisation stops the zoo's CartPole-v1 hyperparameters from solving it in 60k steps.
+MOUNTAIN_PRESET = {"normalize_obs": True, "normalize_reward": True}
 
 
 def _schedule(value: float, kind: str):
-    return value if kind == "constant" else (lambda progress_remaining: progress_remaining * value)
+    return (lambda _: value) if kind == "constant" else (lambda progress_remaining: progress_remaining * value)
 
 
 def mlp_flops(sizes: list[int]) -> float:
@@ -55,66 +67,51 @@ def mlp_flops(sizes: list[int]) -> float:
     return float(sum(2 * a * b for a, b in pairwise(sizes)))
 
 
-class _Progress(BaseCallback):
-    """Forwards progress and episode returns to our Logger under fixed names."""
-
-    def __init__(self, logger: Logger, total: int):
-        super().__init__()
-        self.our_logger, self.total = logger, total
-
-    def _on_step(self) -> bool:
-        for info in self.locals.get("infos", []):
-            if "episode" in info:
-                self.our_logger.scalar("charts/episodic_return", float(info["episode"]["r"]), self.num_timesteps)
-        self.our_logger.progress(self.num_timesteps, self.total)
-        return True
+def build_network(obs_space, act_space, p: PPOParams) -> ActorCriticPolicy:
+    """SB3's MLP actor-critic (separate pi and vf nets), as `load_sb3_policy` rebuilds it."""
+    return ActorCriticPolicy(obs_space, act_space, lambda _: 0.0,
+                             net_arch={"pi": list(p.net_arch), "vf": list(p.net_arch)},
+                             activation_fn=ACTIVATIONS[p.activation], log_std_init=p.log_std_init)
 
 
 class PPOMethod:
     def __init__(self, params: PPOParams):
         self.params = params
 
-    def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
-        p, t0 = self.params, time.perf_counter()
+    def iterations(self, budget: Budget) -> int:
+        """Whole rollouts that fit both the env-step and the gradient-step budget."""
+        p = self.params
         rollout_size = p.n_envs * p.n_steps
         minibatches = math.ceil(rollout_size / p.batch_size)
-        iterations = min(budget.env_steps // rollout_size, budget.gradient_steps // (p.n_epochs * minibatches))
+        env_steps = budget.env_steps if p.env_steps is None else min(budget.env_steps, p.env_steps)
+        iterations = min(env_steps // rollout_size, budget.gradient_steps // (p.n_epochs * minibatches))
         if iterations < 1:
             raise ValueError(f"ppo: budget too small for one update (needs env_steps >= {rollout_size} "
                              f"and gradient_steps >= {p.n_epochs * minibatches})")
-        env = VecMonitor(make_sb3_vecenv(task, p.n_envs, seed))
-        model = PPO("MlpPolicy", env, learning_rate=_schedule(p.lr, p.lr_schedule), n_steps=p.n_steps,
-                    batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
-                    clip_range=_schedule(p.clip_range, p.clip_schedule), ent_coef=p.ent_coef,
-                    vf_coef=p.vf_coef, max_grad_norm=p.max_grad_norm, seed=seed, device="cpu", verbose=0,
-                    policy_kwargs={"net_arch": {"pi": p.net_arch, "vf": p.net_arch},
-                                   "activation_fn": ACTIVATIONS[p.activation]})
-        grad_steps = _count_optimizer_steps(model.policy.optimizer)
-        total = iterations * rollout_size
-        model.learn(total_timesteps=total, callback=_Progress(logger, total))
+        return iterations
+
+    def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
+        p, t0 = self.params, time.perf_counter()
+        iterations = self.iterations(budget)
+        torch.manual_seed(seeds.training(seed))  # network initialisation
+        env = make_sb3_vecenv(task, p.n_envs, seed)
+        net = build_network(env.observation_space, env.action_space, p)
+        loop = PPOLoop(env, net, p, seeds.auxiliary(seed), logger,
+                       _schedule(p.lr, p.lr_schedule), _schedule(p.clip_range, p.clip_schedule))
+        loop.run(iterations)
         env.close()
         obs_dim = int(np.prod(env.observation_space.shape))
         space = env.action_space
         act_out = int(space.n) if isinstance(space, spaces.Discrete) else int(np.prod(space.shape))
         fwd = mlp_flops([obs_dim, *p.net_arch, act_out]) + mlp_flops([obs_dim, *p.net_arch, 1])
-        flops = fwd * model.num_timesteps + 3 * fwd * p.batch_size * grad_steps[0]
-        ledger = Ledger(online_env_steps=int(model.num_timesteps), reward_queries=int(model.num_timesteps),
-                        reward_grad_share=1.0, gradient_steps=grad_steps[0],
+        flops = fwd * loop.env_steps + 3 * fwd * p.batch_size * loop.gradient_steps
+        ledger = Ledger(online_env_steps=loop.env_steps, reward_queries=loop.env_steps,
+                        reward_grad_share=1.0, gradient_steps=loop.gradient_steps,
                         wall_time_s=time.perf_counter() - t0, train_flops=flops)
-        return TrainedPolicy(SB3Policy(model.policy, p.net_arch, p.activation), ledger)
-
-
-def _count_optimizer_steps(opt: torch.optim.Optimizer) -> list[int]:
-    """Wrap opt.step to count the gradient steps actually taken; returns the live counter."""
-    count, step = [0], opt.step
-
-    def counted(*args, **kwargs):
-        count[0] += 1
-        return step(*args, **kwargs)
-
-    opt.step = counted
-    return count
+        policy = SB3Policy(net, p.net_arch, p.activation)
+        policy.history = loop.history  # the learning curve, for tuning scripts and tests
+        return TrainedPolicy(policy, ledger)
 
 
 METHODS.register("ppo", MethodDef(PPOParams, PPOMethod),
-                 "Online RL: stable-baselines3 PPO on the task's reward (sparse or dense), MLP actor-critic.")
+                 "Online RL: PPO (batched loop, SB3 network) on the task's reward (sparse or dense), MLP actor-critic.")

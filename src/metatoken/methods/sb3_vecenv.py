@@ -47,25 +47,38 @@ class GymVecEnvAdapter(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
-    def step_wait(self):
-        obs, reward, term, trunc, info = self.env.step(self._actions)
+    def step_arrays(self, actions: np.ndarray):
+        """One SAME_STEP step as arrays: obs (B, ...), reward (B,), done (B,), truncated (B,), final_obs, info.
+
+        `final_obs` holds each finished env's last observation (rows of unfinished envs are
+        the new observation) and is None when nothing finished; `truncated` is True only
+        where the time limit ended an episode that did not also terminate.
+        """
+        obs, reward, term, trunc, info = self.env.step(actions)
         done = np.logical_or(term, trunc)  # (B,)
+        final = None
+        if done.any():
+            if self.mode == AutoresetMode.SAME_STEP:
+                final = np.array(obs, copy=True)
+                for i in np.flatnonzero(done):  # gymnasium keeps them in an object array, None where not done
+                    final[i] = info["final_obs"][i]
+            else:
+                final = obs
+                obs, _ = self.env.reset(options={"reset_mask": done.copy()})
+                obs = np.where(done.reshape((-1,) + (1,) * (obs.ndim - 1)), obs, final)
+        return obs, np.asarray(reward, np.float32), done, np.logical_and(trunc, ~np.asarray(term)), final, info
+
+    def step_wait(self):
+        obs, reward, done, truncated, final, info = self.step_arrays(self._actions)
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for key in AUDIT_KEYS:
             if key in info:
                 for i, v in enumerate(info[key]):
                     infos[i][key] = v
-        if done.any():
-            if self.mode == AutoresetMode.SAME_STEP:
-                final = info["final_obs"]
-            else:
-                final = obs
-                obs, _ = self.env.reset(options={"reset_mask": done.copy()})
-                obs = np.where(done.reshape((-1,) + (1,) * (obs.ndim - 1)), obs, final)
-            for i in np.flatnonzero(done):
-                infos[i]["terminal_observation"] = np.asarray(final[i])
-                infos[i]["TimeLimit.truncated"] = bool(trunc[i] and not term[i])
-        return obs, np.asarray(reward, np.float32), done, infos
+        for i in np.flatnonzero(done):
+            infos[i]["terminal_observation"] = np.asarray(final[i])
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+        return obs, reward, done, infos
 
     def close(self) -> None:
         self.env.close()
