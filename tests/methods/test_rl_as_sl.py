@@ -61,7 +61,9 @@ def _continuous_dataset(episodes: int = 6, length: int = 12) -> Dataset:
 
 
 def test_continuous_rl_as_sl_estimates_the_kernel_smoothed_gradient():
-    """Mean RL gradient = E_eps[1(a_data + eps in bounds) grad log pi(a_data + eps)], eps ~ N(0, (h scale)^2); not the SL one."""
+    """Mean RL gradient = E_eps[1(a_data + eps in bounds) grad log pi(a_data + eps)], eps ~ N(0, (h scale)^2).
+
+    At this bandwidth that is not the SL gradient, and the test tells them apart."""
     ds = _continuous_dataset()
     cond = fit_condition("none", ds)
     model = build_predictor(ds, cond, "transformer", seed=0, d_model=16, n_layers=1, context=3, dropout=0.0)
