@@ -19,7 +19,8 @@ N = 400  # independent RL gradient samples
 
 def _flat_grad(model, loss):
     gs = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(gs, model.parameters())])
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                      for g, p in zip(gs, model.parameters())])
 
 
 def test_rl_as_sl_gradient_is_supervised_gradient_with_more_variance():
