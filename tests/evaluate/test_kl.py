@@ -54,7 +54,8 @@ def test_categorical_kl_is_exact():
 
 def test_binned_kl_of_tanh_policies_approaches_the_exact_kl_from_below():
     """tanh is a bijection, so the true KL is the pre-squash Gaussians'; binning can only lose information."""
-    p, q = _gauss("tanh", [0.2, -0.3], [np.log(0.5), np.log(0.3)]), _gauss("tanh", [-0.1, 0.0], [np.log(0.4), np.log(0.6)])
+    p = _gauss("tanh", [0.2, -0.3], [np.log(0.5), np.log(0.3)])
+    q = _gauss("tanh", [-0.1, 0.0], [np.log(0.4), np.log(0.6)])
     exact = float(_gauss_exact(p, q))
     coarse, fine = float(step_kl(p, q, bins=8)[0]), float(step_kl(p, q, bins=4000)[0])
     assert coarse < fine <= exact + 1e-9

@@ -19,7 +19,8 @@ N = 400  # independent RL gradient samples
 
 def _flat_grad(model, loss):
     gs = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(gs, model.parameters())])
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                      for g, p in zip(gs, model.parameters())])
 
 
 def test_rl_as_sl_gradient_is_supervised_gradient_with_more_variance():
@@ -61,7 +62,9 @@ def _continuous_dataset(episodes: int = 6, length: int = 12) -> Dataset:
 
 
 def test_continuous_rl_as_sl_estimates_the_kernel_smoothed_gradient():
-    """Mean RL gradient = E_eps[1(a_data + eps in bounds) grad log pi(a_data + eps)], eps ~ N(0, (h scale)^2); not the SL one."""
+    """Mean RL gradient = E_eps[1(a_data + eps in bounds) grad log pi(a_data + eps)], eps ~ N(0, (h scale)^2).
+
+    At this bandwidth that is not the SL gradient, and the test tells them apart."""
     ds = _continuous_dataset()
     cond = fit_condition("none", ds)
     model = build_predictor(ds, cond, "transformer", seed=0, d_model=16, n_layers=1, context=3, dropout=0.0)

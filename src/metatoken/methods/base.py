@@ -37,6 +37,8 @@ class Ledger:
 
     online_env_steps: int = 0
     reward_queries: int = 0  # rewards the optimiser saw from online interaction
+    offline_env_steps: int = 0  # steps of reference data the method trained on (collected by scripted behaviours)
+    offline_reward_labels: int = 0  # reward values it read from the reference data (returns-to-go, filtering)
     reward_grad_share: float = 0.0  # share of total gradient norm from reward-derived terms
     kl_to_reference_nats: float = math.nan  # KL(pi || pi_ref) per episode on eval states
     gradient_steps: int = 0
@@ -45,6 +47,12 @@ class Ledger:
 
     def as_metrics(self) -> dict[str, float]:
         return {f"ledger/{k}": float(v) for k, v in asdict(self).items()}
+
+
+def offline_use(trained_on: Dataset | None, rewards_read: Dataset | None) -> dict[str, int]:
+    """The ledger's offline fields: steps of the data trained on, and steps whose rewards were read (0 for None)."""
+    return {"offline_env_steps": trained_on.total_steps if trained_on is not None else 0,
+            "offline_reward_labels": rewards_read.total_steps if rewards_read is not None else 0}
 
 
 @dataclass

@@ -13,7 +13,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from metatoken.data.dataset import Dataset
-from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
+from metatoken.methods.base import (
+    METHODS,
+    Budget,
+    Ledger,
+    Logger,
+    MethodDef,
+    TrainedPolicy,
+    offline_use,
+)
 from metatoken.models.train import TrainConfig, fit_predictor
 
 
@@ -67,16 +75,31 @@ class ConditionParams(TransformerParams, ConditionChoice):
     pass
 
 
+def reads_rewards(condition: str, condition_options: dict[str, Any]) -> bool:
+    """Whether this condition reads the data's rewards (every kind but none and reward-free attribute vectors)."""
+    if condition == "attribute":
+        return "return" in condition_options.get("names", ())
+    return condition != "none"
+
+
 def train_predictor_method(
     params: OptimParams, dataset: Dataset, budget: Budget, seed: int, logger: Logger,
     model: str, model_options: dict[str, Any], condition: str, condition_options: dict[str, Any],
+    rewards_read: Dataset | None = None,
 ) -> TrainedPolicy:
-    """Train a predictor for budget.gradient_steps and fill the ledger (no online data, no rewards queried)."""
+    """Train a predictor for budget.gradient_steps and fill the ledger (no online data, no rewards queried).
+
+    The ledger counts the rewards of `dataset` as read when the condition reads them, or of
+    `rewards_read` when the caller read them itself (filtered-bc's ranking of the full data).
+    """
     t0 = time.perf_counter()
     train = params.train_config(budget.gradient_steps, seed)
     policy, stats = fit_predictor(dataset, condition, condition_options, model,
                                   {**model_options, "continuous_head": params.continuous_head}, train, logger)
-    ledger = Ledger(gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0, train_flops=stats.flops)
+    read = rewards_read if rewards_read is not None else \
+        dataset if reads_rewards(condition, condition_options) else None
+    ledger = Ledger(gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0, train_flops=stats.flops,
+                    **offline_use(dataset, read))
     return TrainedPolicy(policy, ledger)
 
 

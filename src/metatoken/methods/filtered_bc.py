@@ -1,7 +1,8 @@
 """`filtered-bc` (%BC): the `bc` transformer trained only on the top X% of reference episodes by return.
 
-Selecting episodes by return reads the reference rewards once, offline: no online
-interaction, no reward queries and no reward-derived gradient term (reward_grad_share 0).
+Selecting episodes by return reads the reference rewards once, offline (the ledger's
+offline_reward_labels counts every step of the full data): no online interaction, no
+reward queries and no reward-derived gradient term (reward_grad_share 0).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class FilteredBC:
     def train(self, task, dataset, budget, seed, logger) -> TrainedPolicy:
         p = self.params
         top = dataset.top_fraction(p.fraction)
-        return train_predictor_method(p, top, budget, seed, logger, "transformer", p.model_options(), "none", {})
+        return train_predictor_method(p, top, budget, seed, logger, "transformer", p.model_options(), "none", {},
+                                      rewards_read=dataset)  # ranking by return read every reward
 
 
 METHODS.register("filtered-bc", MethodDef(FilteredBCParams, FilteredBC),

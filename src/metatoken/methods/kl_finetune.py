@@ -28,8 +28,8 @@ from pydantic import Field
 
 from metatoken import seeds
 from metatoken.evaluate.evaluate import command_levels
-from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
-from metatoken.methods.condition import ConditionParams
+from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy, offline_use
+from metatoken.methods.condition import ConditionParams, reads_rewards
 from metatoken.methods.online import GradNormTap, collect, grad_norm, kl_regularised_loss
 from metatoken.models.train import fit_predictor
 
@@ -55,7 +55,8 @@ class KLFinetune:
         cond = p.condition if p.base == "condition" else "none"
         train = p.train_config(pre, seed)
         grads = GradNormTap(logger)
-        policy, stats = fit_predictor(dataset, cond, p.condition_options() if cond != "none" else {},
+        opts = p.condition_options() if cond != "none" else {}
+        policy, stats = fit_predictor(dataset, cond, opts,
                                       "transformer", {**p.model_options(), "continuous_head": p.continuous_head},
                                       train, grads)
         model = policy.model
@@ -89,7 +90,8 @@ class KLFinetune:
         share = norm_rl / (norm_rl + norm_sl) if norm_rl + norm_sl > 0 else 0.0
         ledger = Ledger(online_env_steps=env_steps, reward_queries=env_steps, reward_grad_share=share,
                         gradient_steps=stats.steps + updates, wall_time_s=time.perf_counter() - t0,
-                        train_flops=flops)
+                        train_flops=flops,
+                        **offline_use(dataset, dataset if reads_rewards(cond, opts) else None))
         return TrainedPolicy(policy, ledger)
 
 

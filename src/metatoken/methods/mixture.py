@@ -20,7 +20,15 @@ from pydantic import Field
 from torch import nn
 
 from metatoken import seeds
-from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
+from metatoken.methods.base import (
+    METHODS,
+    Budget,
+    Ledger,
+    Logger,
+    MethodDef,
+    TrainedPolicy,
+    offline_use,
+)
 from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.methods.online import collect, grad_norm, rloo_pg_loss
 from metatoken.models.policy import PredictorPolicy
@@ -89,7 +97,7 @@ class Mixture:
         share = term.norm_rl / (term.norm_rl + term.norm_sl) if term.norm_rl > 0 else 0.0
         ledger = Ledger(online_env_steps=term.env_steps, reward_queries=term.env_steps, reward_grad_share=share,
                         gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
-                        train_flops=stats.flops + term.rollout_flops)
+                        train_flops=stats.flops + term.rollout_flops, **offline_use(dataset, None))
         logger.scalar("charts/pg_updates", term.pg_updates, cfg.steps)
         return TrainedPolicy(policy, ledger)
 

@@ -32,7 +32,15 @@ import torch
 from pydantic import Field
 
 from metatoken import seeds
-from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
+from metatoken.methods.base import (
+    METHODS,
+    Budget,
+    Ledger,
+    Logger,
+    MethodDef,
+    TrainedPolicy,
+    offline_use,
+)
 from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch
@@ -137,7 +145,7 @@ class RLAsSL:
         ratio = float(np.mean(hooks.var_rl) / max(np.mean(hooks.var_sl), 1e-30))
         logger.scalar("charts/grad_variance_ratio", ratio, cfg.steps)
         ledger = Ledger(reward_grad_share=1.0, gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
-                        train_flops=stats.flops)
+                        train_flops=stats.flops, **offline_use(dataset, None))
         return TrainedPolicy(PredictorPolicy(model, cond), ledger)
 
 
