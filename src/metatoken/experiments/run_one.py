@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,7 +52,11 @@ def _write_filmstrip(task, policy, dataset, seed: int, tmp: rundir.RunDir) -> No
     if "rgb_array" not in _render_modes(task):
         return
     target = float(command_levels(dataset)[-1]) if policy.conditioned else None
-    tmp.filmstrip.write_bytes(filmstrip(task, policy, seeds.evaluation(seed), target))
+    try:
+        png = filmstrip(task, policy, seeds.evaluation(seed), target)
+    except gym.error.DependencyNotInstalled:  # e.g. a classic-control env without pygame: no picture, not a failure
+        return
+    tmp.filmstrip.write_bytes(png)
 
 
 def _render_modes(task) -> list[str]:

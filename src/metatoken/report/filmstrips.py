@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 
+import gymnasium as gym
+
 from metatoken import seeds
 from metatoken.envs import make_task
 from metatoken.report.filmstrip import filmstrip, img_tag
@@ -26,7 +28,10 @@ def reference_strip(task_spec: dict) -> bytes | None:
     if not drawable or not task.behaviours:
         return None
     best = max(task.behaviours, key=lambda b: b.skill)
-    return filmstrip(task, best.make(), seeds.evaluation(0), title=f"reference {best.name}")
+    try:
+        return filmstrip(task, best.make(), seeds.evaluation(0), title=f"reference {best.name}")
+    except gym.error.DependencyNotInstalled:  # the env's renderer needs an optional package
+        return None
 
 
 def section(data: ExperimentData, task: str) -> str:
