@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from metatoken import seeds
 from metatoken.data import minari_io
 from metatoken.envs import make_task
-from metatoken import seeds
 from metatoken.evaluate.evaluate import command_levels, evaluate
 from metatoken.evaluate.measure import RunContext, measure
 from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS

@@ -28,7 +28,15 @@ from pydantic import Field
 
 from metatoken import seeds
 from metatoken.evaluate.evaluate import command_levels
-from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy, offline_use
+from metatoken.methods.base import (
+    METHODS,
+    Budget,
+    Ledger,
+    Logger,
+    MethodDef,
+    TrainedPolicy,
+    offline_use,
+)
 from metatoken.methods.condition import ConditionParams, reads_rewards
 from metatoken.methods.online import GradNormTap, collect, grad_norm, kl_regularised_loss
 from metatoken.models.train import fit_predictor

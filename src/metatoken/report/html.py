@@ -103,9 +103,9 @@ def render(data: ExperimentData) -> str:
                 "Bits of selection: KL from the reference bc policy on evaluation episodes; "
                 "each point is one run."),
         "<h2>What the policies do</h2>",
-        "<p>One evaluation episode per method (the lowest seed, top commanded level), beside the "
-        "task's best-skill reference behaviour: frames spread over the episode, with its length, "
-        "return and the audit's implementation label.</p>",
+        ("<p>One evaluation episode per method (the lowest seed, top commanded level), beside the "
+         "task's best-skill reference behaviour: frames spread over the episode, with its length, "
+         "return and the audit's implementation label.</p>"),
         *(filmstrips.section(data, task) for task in data.tasks),
         "<h2>All metrics</h2>",
     ]
