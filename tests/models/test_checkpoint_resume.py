@@ -30,6 +30,9 @@ class KillAt(TrainHooks):
             raise Killed
         return 0
 
+    def state(self):  # nothing to carry, declared so (see TrainHooks.state)
+        return {}
+
 
 def _train(data, cfg, hooks=None):
     """A fresh predictor and sampler (as a re-executed run builds them), trained with `cfg`."""
@@ -131,3 +134,47 @@ def test_a_tampered_checkpoint_is_refused(continuous_data, tmp_path):
     (step / STATE_CONFIG).write_text(json.dumps({"format": 99}))
     with pytest.raises(UserError, match="format"):
         latest_training_state(tmp_path / "train-0")
+
+
+class Counting(TrainHooks):
+    """Hook state that must survive a kill: how many updates it saw."""
+
+    def __init__(self, kill_at: int = 0):
+        self.updates, self.kill_at = 0, kill_at
+
+    def after_backward(self, step, model):
+        if step == self.kill_at:
+            raise Killed
+        self.updates += 1
+        return 0
+
+    def state(self):
+        return {"updates": self.updates}
+
+    def load_state(self, state):
+        self.updates = state["updates"]
+
+
+class Undeclared(TrainHooks):
+    def __init__(self):
+        self.updates = 0
+
+    def after_backward(self, step, model):
+        self.updates += 1
+        return 0
+
+
+def test_declared_hook_state_is_carried_across_a_kill(continuous_data, tmp_path):
+    with checkpointing(tmp_path, every=10), pytest.raises(Killed):
+        _train(continuous_data, _cfg(), Counting(kill_at=15))
+    hooks = Counting()
+    with checkpointing(tmp_path, every=10):
+        _train(continuous_data, _cfg(), hooks)
+    assert hooks.updates == STEPS  # 10 restored + 10 after the resume
+
+
+def test_hooks_with_undeclared_state_train_without_checkpoints(continuous_data, tmp_path):
+    with checkpointing(tmp_path, every=5) as plan:
+        _train(continuous_data, _cfg(), Undeclared())
+        _train(continuous_data, _cfg())
+    assert plan.trainings == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["train-1"]

@@ -135,7 +135,11 @@ class TrainHooks:
         return 0
 
     def state(self) -> dict[str, Any]:
-        """JSON-able state a checkpoint must carry for a resumed training to continue exactly (default: none)."""
+        """JSON-able state a checkpoint must carry for a resumed training to continue exactly (default: none).
+
+        A subclass opts in to checkpoints by overriding this (with `load_state`), even to return {}:
+        hooks that keep counters or generators but do not declare them train without checkpoints,
+        since a resumed training could not continue them exactly."""
         return {}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -154,7 +158,9 @@ def train_predictor(
     sched = warmup_schedule(opt, cfg.warmup_steps)
     t0, tokens, window, losses = time.perf_counter(), 0, [], []
     plan = active_plan()
-    slot = plan.next_slot() if plan is not None else None
+    slot = plan.next_slot() if plan is not None else None  # taken even when unused: slots keep their order
+    if type(hooks) is not TrainHooks and type(hooks).state is TrainHooks.state:
+        slot = None  # undeclared hook state: no checkpoint could resume it exactly
     every = (plan.every if plan is not None and plan.every is not None else cfg.checkpoint_every)
     start, before = 0, 0.0  # resumed step, wall time spent before it
     state = latest_training_state(slot) if slot is not None else None
