@@ -6,6 +6,11 @@ worker count, so the same spec and seed give the same metrics with --workers 1, 
 
 The run directory is built under a temporary name and renamed into place (experiments/
 rundir.py), so it holds either a complete result or a recorded failure, never half of one.
+
+Training checkpoints: `Method.train` runs inside `models.checkpoint.checkpointing(dir)` with the
+run's checkpoint directory (experiments/checkpoints.py), which every `train_predictor` call
+reads; so a re-executed run resumes its training without any method knowing. They are
+removed when the run lands with a result.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from metatoken.evaluate.evaluate import command_levels, evaluate
 from metatoken.evaluate.measure import RunContext, measure
 from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
 from metatoken.evaluate.rollout import Rollouts
-from metatoken.experiments import rundir
+from metatoken.experiments import checkpoints, rundir
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
+from metatoken.models.checkpoint import checkpointing
 from metatoken.policy import SavablePolicy
 from metatoken.report.filmstrip import filmstrip
 from metatoken.text.integration import execute_text, is_text_task
@@ -78,7 +84,8 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     torch.manual_seed(run.seed)
     logger = RunLogger(tmp.tensorboard, on_progress)
     try:
-        trained = method.train(task, dataset, budget, run.seed, logger)
+        with checkpointing(checkpoints.for_run(runs_dir, run), checkpoints.every_from_env()):
+            trained = method.train(task, dataset, budget, run.seed, logger)
         rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed)
         if isinstance(trained.policy, SavablePolicy):
             trained.policy.save(tmp.policy)
@@ -136,6 +143,8 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
             _record(tmp, msg, traceback.format_exc(), time.perf_counter() - start)
             result = RunResult(run.run_id, "failed", error=msg)
         rundir.land(tmp, runs_dir, run.run_id)
+        if result.status == "ok":  # a recorded failure keeps them: a retry continues where it stopped
+            checkpoints.remove(runs_dir, run.run_id)
         return result
     finally:
         torch.set_num_threads(threads)

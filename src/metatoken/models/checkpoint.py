@@ -2,14 +2,24 @@
 
 config.json holds the model kind and config, the fitted condition and a format version;
 normalisation statistics are buffers, so they travel in the safetensors file.
+Training checkpoints (the state of an unfinished training, for resuming a killed run) are
+below: `checkpointing(directory)` is the seam through which a run tells `train_predictor`
+where to write them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -57,3 +67,78 @@ def load_policy(directory: Path):
     from metatoken.models.policy import PredictorPolicy
 
     return PredictorPolicy(*load_model(directory))
+
+
+# --- training checkpoints: the state of one unfinished training, so a killed run can resume ---
+#
+# A training's slot directory holds at most one `step-NNNNNNNNN/` (state.safetensors: model,
+# optimiser and RNG tensors; state.json: step, config, schedule, sampler generator, counters).
+# Each is built under a dot name and renamed into place, so a kill leaves the previous one intact.
+
+TRAIN_FORMAT = 1
+STATE, STATE_CONFIG, _STEP_PREFIX = "state.safetensors", "state.json", "step-"
+_PLAN: ContextVar[CheckpointPlan | None] = ContextVar("metatoken_checkpoint_plan", default=None)
+
+
+@dataclass
+class CheckpointPlan:
+    """Where the trainings of one run checkpoint; each `train_predictor` call takes the next slot."""
+
+    directory: Path
+    every: int | None = None  # gradient steps between checkpoints; None: TrainConfig.checkpoint_every
+    trainings: int = 0  # slots handed out so far (a recipe may train more than once, always in the same order)
+
+    def next_slot(self) -> Path:
+        """The directory of the next training in this run (train-0, train-1, ...)."""
+        slot = Path(self.directory) / f"train-{self.trainings}"
+        self.trainings += 1
+        return slot
+
+
+@contextmanager
+def checkpointing(directory: Path, every: int | None = None) -> Iterator[CheckpointPlan]:
+    """Within this block, every `train_predictor` call checkpoints under `directory` and resumes from it."""
+    token = _PLAN.set(CheckpointPlan(Path(directory), every))
+    try:
+        yield _PLAN.get()
+    finally:
+        _PLAN.reset(token)
+
+
+def active_plan() -> CheckpointPlan | None:
+    """The checkpoint plan of the enclosing `checkpointing` block, if any."""
+    return _PLAN.get()
+
+
+def save_training_state(slot: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write one training state atomically and drop the older ones; returns its directory."""
+    slot = Path(slot)
+    slot.mkdir(parents=True, exist_ok=True)
+    name = f"{_STEP_PREFIX}{step:09d}"
+    tmp = slot / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / STATE))
+    (tmp / STATE_CONFIG).write_text(json.dumps({"format": TRAIN_FORMAT, "step": step, **meta}))
+    final = slot / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in slot.glob(f"{_STEP_PREFIX}*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_training_state(slot: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """(tensors, meta) of the newest complete state in `slot`, or None when there is none."""
+    done = sorted(Path(slot).glob(f"{_STEP_PREFIX}*")) if Path(slot).is_dir() else []
+    if not done:
+        return None
+    path = done[-1]
+    try:
+        meta = json.loads((path / STATE_CONFIG).read_text())
+        if meta.get("format") != TRAIN_FORMAT:
+            raise UserError(f"{path / STATE_CONFIG}: unsupported training checkpoint format {meta.get('format')!r}")
+        return load_file(str(path / STATE)), meta
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise UserError(f"cannot load training checkpoint {path}: {exc}") from exc

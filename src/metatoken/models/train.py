@@ -6,12 +6,17 @@ term, `rl-as-sl`'s REINFORCE loss and variance probes) pass a `TrainHooks` objec
 of copying the loop, so with the default hooks every recipe trains exactly as `bc` does.
 Curves go to the Logger under fixed names: losses/action_nll, charts/learning_rate,
 charts/grad_norm, charts/samples_per_s.
+
+Inside a `models.checkpoint.checkpointing(directory)` block (experiments/run_one.py opens one
+per run) the loop writes its whole state every `checkpoint_every` steps and at its end, and a
+new call with the same config starts from the newest state instead of step 0: on CPU the
+resumed training reaches bit-identical weights. Outside such a block nothing is written.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +26,7 @@ from torch import nn
 
 from metatoken.data.dataset import Dataset
 from metatoken.logger import Logger, NullLogger
+from metatoken.models.checkpoint import active_plan, latest_training_state, save_training_state
 from metatoken.models.conditions import Condition, fit_condition
 from metatoken.models.mlp import MLPConfig, MLPPredictor
 from metatoken.models.policy import PredictorPolicy
@@ -39,6 +45,8 @@ class TrainConfig:
     log_every: int = 25
     seed: int = 0
     device: str = "cpu"  # "cuda" trains on a GPU (seeded, but not bitwise reproducible there)
+    # gradient steps between training checkpoints, written only inside a `checkpointing` block; 0: never
+    checkpoint_every: int = 250
 
 
 @dataclass
@@ -126,6 +134,17 @@ class TrainHooks:
         """Runs at each log interval after the update, with that step's batch. Returns extra tokens."""
         return 0
 
+    def state(self) -> dict[str, Any]:
+        """JSON-able state a checkpoint must carry for a resumed training to continue exactly (default: none).
+
+        A subclass opts in to checkpoints by overriding this (with `load_state`), even to return {}:
+        hooks that keep counters or generators but do not declare them train without checkpoints,
+        since a resumed training could not continue them exactly."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state` returned, when a training resumes from a checkpoint."""
+
 
 def train_predictor(
     model: nn.Module, sampler: SequenceSampler, cfg: TrainConfig, logger: Logger | None = None,
@@ -138,7 +157,16 @@ def train_predictor(
     opt = make_optimizer(model, cfg)
     sched = warmup_schedule(opt, cfg.warmup_steps)
     t0, tokens, window, losses = time.perf_counter(), 0, [], []
-    for step in range(1, cfg.steps + 1):
+    plan = active_plan()
+    slot = plan.next_slot() if plan is not None else None  # taken even when unused: slots keep their order
+    if type(hooks) is not TrainHooks and type(hooks).state is TrainHooks.state:
+        slot = None  # undeclared hook state: no checkpoint could resume it exactly
+    every = (plan.every if plan is not None and plan.every is not None else cfg.checkpoint_every)
+    start, before = 0, 0.0  # resumed step, wall time spent before it
+    state = latest_training_state(slot) if slot is not None else None
+    if state is not None and state[1].get("config") == _config_json(cfg):  # another config: not this training's
+        start, tokens, window, losses, before = _restore(state, model, opt, sched, sampler, hooks)
+    for step in range(start + 1, cfg.steps + 1):
         batch = SequenceBatch(*(x.to(cfg.device, non_blocking=True) for x in sampler.sample(cfg.batch_size)))
         loss = hooks.loss(model, batch)
         opt.zero_grad(set_to_none=True)
@@ -159,10 +187,57 @@ def train_predictor(
             logger.scalar("charts/samples_per_s", step * cfg.batch_size / elapsed, step)
             tokens += hooks.on_log(step, model, batch, logger)
             logger.progress(step, cfg.steps)
+        if slot is not None and every > 0 and (step % every == 0 or step == cfg.steps):
+            counters = {"tokens": tokens, "window": window, "losses": losses,
+                        "wall_time_s": before + time.perf_counter() - t0}
+            save_training_state(slot, step, *_capture(cfg, model, opt, sched, sampler, hooks, counters))
     model.eval()
-    wall = time.perf_counter() - t0
+    wall = before + time.perf_counter() - t0
     return TrainStats(cfg.steps, losses[-1] if losses else float("nan"), wall,
                       3.0 * model.flops_per_token() * tokens, losses)
+
+
+def _config_json(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as a checkpoint stores it; how often it checkpoints does not decide the weights."""
+    return {k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"}
+
+
+def _capture(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, sched, sampler: SequenceSampler,
+             hooks: TrainHooks, counters: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Everything a resumed training needs: tensors for safetensors, the rest as JSON."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entry in opt_state["state"].items():
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{name}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    tensors["rng.torch"] = torch.get_rng_state()  # (S,) uint8: dropout and anything else on the CPU generator
+    schedule = {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}  # the lambda is rebuilt
+    meta = {"config": _config_json(cfg), "optimizer_groups": opt_state["param_groups"],
+            "optimizer_scalars": scalars, "schedule": schedule, "sampler_rng": sampler.rng.bit_generator.state,
+            "hooks": hooks.state(), **counters}
+    return tensors, meta
+
+
+def _restore(state: tuple[dict[str, torch.Tensor], dict[str, Any]], model: nn.Module, opt: torch.optim.Optimizer,
+             sched, sampler: SequenceSampler, hooks: TrainHooks) -> tuple[int, int, list[float], list[float], float]:
+    """Load a captured state in place; returns (step, tokens, window, losses, wall time before)."""
+    tensors, meta = state
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    per_param: dict[int, dict[str, Any]] = {int(p): dict(v) for p, v in meta["optimizer_scalars"].items()}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            per_param.setdefault(int(pid), {})[name] = value
+    opt.load_state_dict({"state": per_param, "param_groups": meta["optimizer_groups"]})
+    sched.load_state_dict({**meta["schedule"], "lr_lambdas": [None] * len(opt.param_groups)})
+    torch.set_rng_state(tensors["rng.torch"])
+    sampler.rng.bit_generator.state = meta["sampler_rng"]
+    hooks.load_state(meta["hooks"])
+    return int(meta["step"]), int(meta["tokens"]), list(meta["window"]), list(meta["losses"]), meta["wall_time_s"]
 
 
 def fit_predictor(

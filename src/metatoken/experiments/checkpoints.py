@@ -1,0 +1,82 @@
+"""Where a run's training checkpoints live, and when they go.
+
+    <out>/runs/.checkpoints/<run id>/<identity>/train-<k>/step-<N>/   (models/checkpoint.py)
+
+Keyed by the run's identity, so a run whose spec changed never resumes a checkpoint of the
+old one. `execute_run` opens `checkpointing(for_run(...))` around `Method.train`; a re-executed
+run (a retry after its worker died, or `--resume` after a killed experiment) continues from the
+newest checkpoint. A run that lands with a result drops its checkpoints; a recorded failure
+keeps them, so a retry continues where the failed attempt stopped. Stale ones (other
+identities, or runs that are complete) go at the next `ExperimentDir.remove_stale_temporaries`.
+
+`METATOKEN_CHECKPOINT_EVERY` (gradient steps) overrides `TrainConfig.checkpoint_every` (250); 0 turns
+checkpoints off.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from metatoken.errors import UserError
+from metatoken.experiments import rundir
+from metatoken.experiments.runs import RunSpec
+
+EVERY_ENV = "METATOKEN_CHECKPOINT_EVERY"
+
+
+def every_from_env() -> int | None:
+    """The checkpoint interval the environment asks for, or None (each training's own default)."""
+    raw = os.environ.get(EVERY_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise UserError(f"{EVERY_ENV}={raw!r}: expected a whole number of gradient steps (0: no checkpoints)")
+    return int(raw)
+
+
+def for_run(runs_dir: Path, run: RunSpec) -> Path:
+    """This run's checkpoint directory; checkpoints of its other identities are removed first."""
+    base = Path(runs_dir) / rundir.CHECKPOINTS / run.run_id
+    if base.is_dir():
+        for other in base.iterdir():
+            if other.name != run.identity:
+                shutil.rmtree(other, ignore_errors=True)
+    return base / run.identity
+
+
+def remove(runs_dir: Path, run_id: str) -> None:
+    """Drop every checkpoint of run `run_id` (it has landed with a result)."""
+    root = Path(runs_dir) / rundir.CHECKPOINTS
+    shutil.rmtree(root / run_id, ignore_errors=True)
+    _remove_if_empty(root)
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:  # not empty (another run's checkpoints), or already gone
+        pass
+
+
+def prune_stale(runs_dir: Path) -> list[Path]:
+    """Remove checkpoints no resumed run can use; returns them.
+
+    Per run: those of a run that is complete with that identity, and all but the newest identity
+    (a resumed experiment re-creates the current one, so an older one belongs to an older spec)."""
+    root = Path(runs_dir) / rundir.CHECKPOINTS
+    if not root.is_dir():
+        return []
+    stale = []
+    for base in root.iterdir():
+        done = rundir.RunDir(Path(runs_dir) / base.name)
+        landed = done.read_spec().get("identity") if done.is_complete() else None
+        by_age = sorted(base.iterdir(), key=lambda p: p.stat().st_mtime) if base.is_dir() else []
+        gone = [p for i, p in enumerate(by_age) if p.name == landed or i < len(by_age) - 1]
+        for p in gone:
+            shutil.rmtree(p, ignore_errors=True)
+        stale += gone
+        _remove_if_empty(base)
+    _remove_if_empty(root)
+    return stale
