@@ -10,6 +10,11 @@ from pathlib import Path
 
 import typer
 
+try:  # typer carries its own copy of click; its exceptions are the ones raised
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer: plain click
+    from click import exceptions as click_errors
+
 from metatoken.errors import UserError
 from metatoken.experiments.rundir import ERROR, EXPERIMENT, ExperimentDir
 
@@ -163,7 +168,17 @@ def probe_(
 def entrypoint() -> None:
     """Console entry: user errors become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
     except UserError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except click_errors.NoArgsIsHelpError as err:  # bare `metatoken` with no command: the help
+        err.show()
+        sys.exit(2)
+    except click_errors.ClickException as err:  # bad options or values: one line like a UserError, not a box
+        typer.echo(f"error: {' '.join(err.format_message().split())}", err=True)
+        sys.exit(err.exit_code)
+    except typer.Abort:  # Ctrl-C at a prompt
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

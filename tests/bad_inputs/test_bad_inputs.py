@@ -9,9 +9,8 @@ experiment directory the command was pointed at are unchanged).
 - `CASES` below: bad inputs that need files built at test time (datasets, a finished
   experiment to report on or resume, tampered checkpoints) or bad command-line arguments.
 
-Cases whose fix lies in files this corpus's author does not own (cli.py, the runner,
-results/report, models/checkpoint.py) are marked `xfail(strict=True)` with what is
-missing; when that lands the case passes, strict xfail turns it red, and the mark goes.
+A case that cannot pass yet may carry `Case(..., xfail="what is missing")`: it runs as
+`xfail(strict=True)`, so the fix turns it red until the mark goes. None carries one now.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ tasks:
   - id: glitchgrid-teleport
     options: {summit_distance: 3, reference_episodes: 10}
 methods: [{id: bc}]
-seeds: [0]
+seeds: [0, 1]
 budgets: {gradient_steps: 3, eval_episodes: 2}
 """
 PENDULUM_STEPS = 10
@@ -118,7 +117,7 @@ def test_bad_spec_file(spec, tmp_path):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    """A complete tiny experiment (one bc run), made once; cases work on copies of it."""
+    """A complete tiny experiment (two bc runs; seed 0's is pi_ref), made once; cases work on copies of it."""
     import yaml
 
     from metatoken.experiments.runner import run_experiment
@@ -143,14 +142,15 @@ def _copy_experiment(finished: Path, tmp: Path) -> Path:
 
 
 def _reference_policy_dir(exp: Path) -> Path:
-    (ref,) = exp.glob("datasets/*/reference_policy_bc_*")
+    """pi_ref's saved policy: the grid's bc run at seed 0 is pi_ref (an ordinary run directory)."""
+    (ref,) = exp.glob("runs/*__bc__seed0/policy")
     return ref
 
 
 def _rerun_one(exp: Path) -> None:
-    """Drop the finished run so that `--resume` trains and evaluates it again (and loads pi_ref)."""
-    for run_dir in (exp / "runs").iterdir():
-        shutil.rmtree(run_dir)
+    """Drop the seed-1 run so that `--resume` reuses pi_ref's run and trains this one again (which loads pi_ref)."""
+    (run_dir,) = exp.glob("runs/*__bc__seed1")
+    shutil.rmtree(run_dir)
 
 
 class Payload:
@@ -210,9 +210,6 @@ BAD_DATASETS = {
                                                   "glitchgrid-teleport__data0"),
                                 "recorded for task 'glitchgrid-teleport__data0'"),
 }
-RUNNER_PREFLIGHT = ("runner: call metatoken.data.validate.preflight(task) for every task before creating --out "
-                    "(it writes the out dir and experiment.json first)")
-
 
 @dataclass
 class Case:
@@ -228,7 +225,7 @@ def _dataset_case(name):
     def setup(tmp, finished, pendulum_data):
         _write_bad_dataset(tmp, pendulum_data, change)
         return ["run", "spec.yaml", "--out", "out"], expect, []
-    return Case(setup, xfail=RUNNER_PREFLIGHT)
+    return Case(setup)
 
 
 def _dataset_missing(tmp, finished, pendulum_data):
@@ -251,7 +248,7 @@ def _out_under_proc(tmp, finished, pendulum_data):
 
 def _report_corrupt_metrics(tmp, finished, pendulum_data):
     exp = _copy_experiment(finished, tmp)
-    (metrics,) = exp.glob("runs/*/metrics.json")
+    metrics = next(exp.glob("runs/*__seed1/metrics.json"))
     metrics.write_text('{"capability/return": 0.5,')
     return ["report", "exp"], "metrics.json", [exp]
 
@@ -323,31 +320,21 @@ def _unknown_backend(tmp, finished, pendulum_data):
 
 CASES = {
     **{name: _dataset_case(name) for name in BAD_DATASETS},
-    "dataset_missing": Case(_dataset_missing, RUNNER_PREFLIGHT),
-    "out_is_a_file": Case(_out_is_a_file, "cli/runner: --out that exists and is not a directory -> UserError "
-                                          "before anything runs (now a FileExistsError traceback)"),
-    "out_under_proc": Case(_out_under_proc, "cli/runner: an --out that cannot be created -> UserError before "
-                                            "anything runs (now a FileNotFoundError traceback)"),
-    "report_corrupt_metrics": Case(_report_corrupt_metrics, "results.py/report: a corrupt metrics.json -> one "
-                                                            "UserError line naming it (now a JSONDecodeError)"),
-    "report_empty_experiment_json": Case(_report_empty_experiment_json,
-                                         "report: experiment.json without its fields -> one UserError line "
-                                         "(now KeyError 'name')"),
+    "dataset_missing": Case(_dataset_missing),
+    "out_is_a_file": Case(_out_is_a_file),
+    "out_under_proc": Case(_out_under_proc),
+    "report_corrupt_metrics": Case(_report_corrupt_metrics),
+    "report_empty_experiment_json": Case(_report_empty_experiment_json),
     "report_not_an_experiment": Case(_report_not_an_experiment),
-    "checkpoint_config_mismatch": Case(_checkpoint_config_mismatch,
-                                       "models/checkpoint.py: a one-line message (now the multi-line "
-                                       "load_state_dict error); runner: check the cached pi_ref loads before "
-                                       "running (now the run fails, exit 1)"),
-    "checkpoint_pickle_payload": Case(_checkpoint_pickle_payload,
-                                      "runner: check the cached pi_ref loads before running (the payload is "
-                                      "refused, but the run fails with exit 1)"),
+    "checkpoint_config_mismatch": Case(_checkpoint_config_mismatch),
+    "checkpoint_pickle_payload": Case(_checkpoint_pickle_payload),
     "spec_file_missing": Case(_spec_file_missing),
     "workers_zero": Case(_workers_zero),
     "set_negative_budget": Case(_set_negative_budget),
     "set_without_value": Case(_set_without_value),
     "address_without_ray": Case(_address_without_ray),
     "import_unknown_module": Case(_import_unknown_module),
-    "unknown_backend": Case(_unknown_backend, "cli.py: click usage errors print a multi-line box; one line wanted"),
+    "unknown_backend": Case(_unknown_backend),
 }
 
 
@@ -370,7 +357,7 @@ def test_bad_input(name, tmp_path, finished, pendulum_data):
 
 @pytest.mark.parametrize("name", sorted(BAD_DATASETS))
 def test_bad_dataset_stops_before_training(name, tmp_path, pendulum_data):
-    """Until the runner checks data before creating --out: one line, exit 2, and no run or cached copy."""
+    """Refused before training: one line, exit 2, and no run or cached copy of the data."""
     _write_bad_dataset(tmp_path, pendulum_data, BAD_DATASETS[name][0])
     result = cli(["run", "spec.yaml", "--out", "out"], tmp_path)
     assert "Traceback" not in result.stdout + "\n".join(result.stderr_lines)

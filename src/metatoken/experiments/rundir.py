@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metatoken.errors import UserError
+
 EXPERIMENT, RUNS, DATASETS = "experiment.json", "runs", "datasets"
 RESULTS, REPORT = "results.parquet", "report.html"
 SPEC, METRICS, ERROR, LEDGER = "spec.json", "metrics.json", "error.json", "ledger.json"
@@ -40,6 +42,17 @@ def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float))
     os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file; a missing, unreadable or corrupt one is a one-line UserError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
 
 
 @contextmanager
@@ -81,13 +94,13 @@ class RunDir:
         return self.error.is_file()
 
     def read_spec(self) -> dict[str, Any]:
-        return json.loads(self.spec.read_text())
+        return read_json(self.spec)
 
     def read_metrics(self) -> dict[str, float]:
-        return json.loads(self.metrics.read_text())
+        return read_json(self.metrics)
 
     def read_error(self) -> str:
-        return json.loads(self.error.read_text())["error"]
+        return read_json(self.error)["error"]
 
     def clear_result(self) -> None:
         """Remove everything but spec.json (before recording a failure in a temporary run dir)."""
@@ -112,7 +125,7 @@ class ExperimentDir:
         return RunDir(self.runs / run_id)
 
     def read_experiment(self) -> dict[str, Any]:
-        return json.loads(self.experiment.read_text())
+        return read_json(self.experiment)
 
     def run_dirs(self) -> list[RunDir]:
         """Completed or failed run directories (temporary ones excluded), by name."""

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import TextIO
 
 from metatoken.data.collect import reference_data
+from metatoken.data.validate import preflight
 from metatoken.envs import make_task
+from metatoken.errors import UserError
 from metatoken.experiments import rundir
 from metatoken.experiments.local import execute_local
 from metatoken.experiments.progress import make_progress
 from metatoken.experiments.results import write_results
 from metatoken.experiments.runs import RunResult, RunSpec, expand
 from metatoken.experiments.spec import ExperimentSpec
+from metatoken.models.checkpoint import CONFIG, load_model
 from metatoken.text.integration import is_text_task
 
 
@@ -38,15 +41,34 @@ def _reusable(exp: rundir.ExperimentDir, run: RunSpec) -> bool:
     return d.is_complete() and d.read_spec().get("identity") == run.identity
 
 
+def _preflight(spec: ExperimentSpec, exp: rundir.ExperimentDir, runs: list[RunSpec], resume: bool) -> None:
+    """Refuse, writing nothing, a bad --out, a bad user dataset, or a reused run whose policy cannot load."""
+    root = exp.root
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--out {root}: exists and is not a directory")
+    for t in spec.tasks:
+        if not is_text_task(t.id):  # text tasks have no reference dataset to check
+            preflight(make_task(t.id, t.options))
+    if resume:
+        for run in runs:
+            d = exp.run(run.run_id)
+            if _reusable(exp, run) and (d.policy / CONFIG).is_file():
+                load_model(d.policy)  # safetensors + JSON only; a bad one is a one-line UserError
+
+
 def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = None, resume: bool = False,
                    backend: str = "local", address: str | None = None, retries: int = 1,
                    log: TextIO | None = None) -> Outcome:
     """Execute every run of the spec into out_dir and write the results table."""
     exp = rundir.ExperimentDir(Path(out_dir))
-    exp.root.mkdir(parents=True, exist_ok=True)
+    runs = expand(spec)
+    _preflight(spec, exp, runs, resume)  # every check that can refuse, before anything is written
+    try:
+        exp.root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {out_dir}: cannot create the directory ({err.strerror or err})") from None
     exp.remove_stale_temporaries()  # left by a killed experiment
     rundir.write_json(exp.experiment, spec.model_dump())
-    runs = expand(spec)
     todo = [r for r in runs if not (resume and _reusable(exp, r))]
     skipped = [RunResult(r.run_id, "skipped") for r in runs if r not in todo]
     progress = make_progress(len(todo), log)

@@ -56,10 +56,31 @@ def load_model(directory: Path) -> tuple[nn.Module, Condition]:
             raise UserError(f"{directory / CONFIG}: unsupported checkpoint format {config.get('format')!r}")
         cfg_cls, model_cls = MODELS[config["model"]]
         model = model_cls(cfg_cls(**config["config"]))
-        model.load_state_dict(load_file(str(directory / WEIGHTS)))
+        weights = load_file(str(directory / WEIGHTS))
+        mismatch = _mismatch(model.state_dict(), weights)
+        if mismatch:
+            raise UserError(f"cannot load checkpoint {directory}: {CONFIG} does not match {WEIGHTS} ({mismatch})")
+        model.load_state_dict(weights)
         return model.eval(), condition_from_json(config["condition"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
-        raise UserError(f"cannot load checkpoint {directory}: {exc}") from exc
+        # torch's and safetensors' messages can span many lines: the first names the problem
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"cannot load checkpoint {directory}: {first}") from exc
+
+
+def _mismatch(expected: dict, saved: dict) -> str:
+    """The first difference between the tensors a config builds and those saved, as words; '' if none."""
+    missing = sorted(set(expected) - set(saved))
+    if missing:
+        return f"tensor {missing[0]!r} is missing from the weights"
+    unexpected = sorted(set(saved) - set(expected))
+    if unexpected:
+        return f"the weights hold {unexpected[0]!r}, which the config does not build"
+    for name in sorted(expected):
+        want, got = tuple(expected[name].shape), tuple(saved[name].shape)
+        if want != got:
+            return f"tensor {name!r} has shape {got}, the config builds {want}"
+    return ""
 
 
 def load_policy(directory: Path):
