@@ -122,6 +122,9 @@ class TrainHooks:
         """Runs after the loss's backward, before clipping: may read or add to `.grad`. Returns extra tokens."""
         return 0
 
+    def after_step(self, step: int, model: nn.Module, lr: float) -> None:
+        """Runs right after the optimiser's step (at learning rate `lr`): may read or move the weights."""
+
     def on_log(self, step: int, model: nn.Module, batch: SequenceBatch, logger: Logger) -> int:
         """Runs at each log interval after the update, with that step's batch. Returns extra tokens."""
         return 0
@@ -146,6 +149,7 @@ def train_predictor(
         tokens += hooks.after_backward(step, model)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        hooks.after_step(step, model, opt.param_groups[0]["lr"])
         sched.step()
         tokens += int(batch.mask.sum())
         window.append(loss.item())
