@@ -156,7 +156,7 @@ class Mixture:
         stats = train_predictor(model, sampler, cfg, logger, term)
         ledger = Ledger(online_env_steps=term.env_steps, reward_queries=term.env_steps,
                         effective_lambda=term.effective_lambda(),
-                        reward_grad_share=term.reward_update_share(),
+                        reward_update_share=term.reward_update_share(),
                         gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
                         train_flops=stats.flops + term.rollout_flops, **offline_use(dataset, None))
         logger.scalar("charts/pg_updates", term.pg_updates, cfg.steps)

@@ -177,11 +177,12 @@ def fit_predictor(
     model_options: dict[str, Any] | None = None,
     train: TrainConfig | None = None,
     logger: Logger | None = None,
+    hooks: TrainHooks | None = None,
 ) -> tuple[PredictorPolicy, TrainStats]:
-    """Fit a condition, build and train a predictor; returns its rollout policy and stats."""
+    """Fit a condition, build and train a predictor (optional loop hooks); returns its rollout policy and stats."""
     train = train or TrainConfig()
     cond = fit_condition(condition, dataset, **(condition_options or {}))
     net = build_predictor(dataset, cond, model, seed=train.seed, **(model_options or {}))
     sampler = SequenceSampler(dataset, cond, net.context, net.head.discrete, seed=train.seed)
-    stats = train_predictor(net, sampler, train, logger)
+    stats = train_predictor(net, sampler, train, logger, hooks)
     return PredictorPolicy(net, cond), stats
