@@ -40,10 +40,11 @@ def test_method_trains_within_budget(grid, method, hp):
     assert 0 < led.gradient_steps <= budget.gradient_steps + extra
     assert 0 <= led.online_env_steps <= budget.env_steps
     assert led.reward_queries == led.online_env_steps
-    assert 0.0 <= led.reward_grad_share <= 1.0
+    assert 0.0 <= led.reward_update_share and 0.0 <= led.kl_update_share
+    assert led.reward_update_share + led.kl_update_share <= 1.0 + 1e-9
     assert led.train_flops > 0
     if method in ("kl-finetune", "mixture", "ppo"):
-        assert led.online_env_steps > 0 and led.reward_grad_share > 0
+        assert led.online_env_steps > 0 and led.reward_update_share > 0
     r = rollout(task, out.policy, 4, seed=1)
     assert len(r) == 4 and np.all(r.lengths > 0)
 
@@ -55,7 +56,7 @@ def test_mixture_lambda_zero_is_bc(grid):
     mix = make_method("mixture", {**TINY, "lam": 0.0}).train(task, ds, budget, 3, NullLogger())
     a, b = bc.policy.model.state_dict(), mix.policy.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert mix.ledger.online_env_steps == 0 and mix.ledger.reward_grad_share == 0.0
+    assert mix.ledger.online_env_steps == 0 and mix.ledger.reward_update_share == 0.0
     ra, rb = rollout(task, bc.policy, 8, seed=2), rollout(task, mix.policy, 8, seed=2)
     assert np.array_equal(ra.returns, rb.returns)
 

@@ -39,7 +39,10 @@ class Ledger:
     reward_queries: int = 0  # rewards the optimiser saw from online interaction
     offline_env_steps: int = 0  # steps of reference data the method trained on (collected by scripted behaviours)
     offline_reward_labels: int = 0  # reward values it read from the reference data (returns-to-go, filtering)
-    reward_grad_share: float = 0.0  # share of total gradient norm from reward-derived terms
+    reward_update_share: float = 0.0  # share of the applied parameter updates made by reward-derived terms
+    kl_update_share: float = 0.0  # share made by KL-penalty terms (kl-finetune's beta terms)
+    reward_grad_share: float = 0.0  # text recipes only: share of gradient norm (not an update share; 0 here)
+    effective_lambda: float = 0.0  # mixture: mean over steps of lambda ||g_rl|| / ||g_sl|| (0 for every other method)
     kl_to_reference_nats: float = math.nan  # KL(pi || pi_ref) per episode on eval states
     gradient_steps: int = 0
     wall_time_s: float = 0.0

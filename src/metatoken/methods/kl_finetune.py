@@ -13,7 +13,10 @@ teacher-forced along each episode while it is collected) and b_t the leave-one-o
 the group. The KL still to come enters the advantage, so the fixed point is the
 KL-regularised optimum pi* proportional to pi_base exp(Q_soft / beta), not
 pi_base exp(Q^R_pi / beta) (tests/methods/test_kl_regularised.py checks the estimator
-against soft value iteration). The ledger counts pretraining and fine-tuning steps.
+against soft value iteration). The ledger counts pretraining and fine-tuning steps; its
+update shares attribute every applied step (`methods/update_share.py`): pretraining steps
+are supervised, a fine-tuning step splits between the reward term and the KL term
+(`online.py: kl_regularised_terms`) by their share of Adam's first moment.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from metatoken.methods.base import (
     offline_use,
 )
 from metatoken.methods.condition import ConditionParams, reads_rewards
-from metatoken.methods.online import GradNormTap, collect, grad_norm, kl_regularised_loss
+from metatoken.methods.online import collect, grad_norm, kl_regularised_terms
+from metatoken.methods.update_share import AdamUpdateShares, UpdateMeter, clip_coef
 from metatoken.models.train import fit_predictor
 
 
@@ -62,18 +66,20 @@ class KLFinetune:
         pre = p.pretrain_steps or budget.gradient_steps
         cond = p.condition if p.base == "condition" else "none"
         train = p.train_config(pre, seed)
-        grads = GradNormTap(logger)
+        pretrain = UpdateMeter()
         opts = p.condition_options() if cond != "none" else {}
         policy, stats = fit_predictor(dataset, cond, opts,
                                       "transformer", {**p.model_options(), "continuous_head": p.continuous_head},
-                                      train, grads)
+                                      train, logger, pretrain)
         model = policy.model
         base = type(policy)(copy.deepcopy(model), policy.condition)  # frozen pi_base
         target = float(command_levels(dataset)[-1]) if policy.conditioned else None
         opt = torch.optim.Adam(model.parameters(), lr=p.finetune_lr)
+        params = list(model.parameters())
+        shares = AdamUpdateShares(params, ("reward", "kl"), beta1=opt.defaults["betas"][0])
         rng = np.random.default_rng(seed)
         env_steps = updates = 0
-        norm_rl, flops = 0.0, stats.flops
+        flops = stats.flops
         per_token = 3.0 * model.flops_per_token() * model.context
         while updates < p.finetune_steps and env_steps < budget.env_steps:
             model.eval()  # rollouts and the gradient both use the dropout-free policy that acts
@@ -83,20 +89,25 @@ class KLFinetune:
             flops += 2 * used * model.flops_per_token()  # policy + base forward per step
             if not groups:
                 break  # the remaining budget cannot finish a group
-            loss, info = kl_regularised_loss(model, groups, p.beta, p.steps_per_episode, rng)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm_rl += grad_norm([q.grad for q in model.parameters()])
-            torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+            loss_r, loss_k, info = kl_regularised_terms(model, groups, p.beta, p.steps_per_episode, rng)
+            g_r = torch.autograd.grad(loss_r, params, allow_unused=True, retain_graph=True)
+            g_k = torch.autograd.grad(loss_k, params, allow_unused=True) if loss_k.requires_grad else [None] * len(params)
+            for q, a, b in zip(params, g_r, g_k):
+                q.grad = a if b is None else (b if a is None else a + b)
+            norm = grad_norm([q.grad for q in params])
+            shares.record({"reward": list(g_r), "kl": list(g_k)}, clip_coef(norm, p.grad_clip))
+            torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
             opt.step()
+            shares.after_step()
             updates += 1
             flops += per_token * sum(len(g) for g in groups) * p.steps_per_episode
             logger.scalar("charts/episodic_return", info["episodic_return"], env_steps)
             logger.scalar("charts/kl_to_base", info["kl_to_base"], env_steps)
         model.eval()
-        norm_sl = grads.mean() * stats.steps  # sampled every log interval by the predictor's training loop
-        share = norm_rl / (norm_rl + norm_sl) if norm_rl + norm_sl > 0 else 0.0
-        ledger = Ledger(online_env_steps=env_steps, reward_queries=env_steps, reward_grad_share=share,
+        total = pretrain.moved + sum(shares.moved.values())
+        ledger = Ledger(online_env_steps=env_steps, reward_queries=env_steps,
+                        reward_update_share=shares.moved["reward"] / total if total > 0 else 0.0,
+                        kl_update_share=shares.moved["kl"] / total if total > 0 else 0.0,
                         gradient_steps=stats.steps + updates, wall_time_s=time.perf_counter() - t0,
                         train_flops=flops,
                         **offline_use(dataset, dataset if reads_rewards(cond, opts) else None))

@@ -1,21 +1,37 @@
-"""`mixture`: the bc pretraining loss on the reference data plus lambda x a policy-gradient term on the reward.
+"""`mixture`: bc's supervised update on the reference data plus lambda x an Adam-normalised policy-gradient update.
 
-    g = grad NLL(data) + lambda * grad RLOO(return)        (one combined, clipped AdamW step)
+    dtheta_s = AdamW_sl(grad NLL(data batch s)) + lambda * Adam_rl(grad RLOO(current online batch))   (every step s)
 
 The supervised part is the house's one training loop (`models/train.py: train_predictor`)
-run exactly as `bc` runs it; the reward term is a `TrainHooks.after_backward` that adds
-lambda x the RLOO gradient to the data gradient before clipping. With lambda = 0 the hook
-adds nothing and takes no online steps, so the weights are `bc`'s bit for bit by
-construction. With lambda > 0, every `pg_every` steps a fresh batch of `groups` x `k`
-online episodes adds the reward term while env steps remain; the ledger's
-reward_grad_share is sum ||lambda g_rl|| / sum (||g_sl|| + ||lambda g_rl||) over all steps.
+run exactly as `bc` runs it. The reward term is a hook: `after_backward` computes the RLOO
+gradient of the current online batch (clipped like the data gradient), `after_step` applies
+it through its own Adam at lambda x the loop's current learning rate. Each term is
+normalised by its own Adam, so lambda keeps its meaning under Adam: it is the ratio of the
+reward update's per-coordinate step size to the supervised one's (in one shared Adam a
+parameter that only the reward term touches would take full learning-rate steps at any
+lambda > 0). Hence lambda = 1e-6 barely moves the weights off `bc`'s (test).
+
+A fresh batch of `groups` x `k` episodes is collected every `pg_every` steps; with
+`pg_every` unset it is derived from the env budget after the first batch
+(ceil(gradient steps / (env budget // env steps per batch))), so the batches cover the
+whole run. Between collections the surrogate -A log pi(a|h) is re-evaluated under the
+current weights on the held batch (slightly off-policy, as in PPO's epochs without the
+ratio). With lambda = 0 no hook acts and no online step is taken, so the weights are
+`bc`'s bit for bit by construction.
+
+Ledger: each step's two updates are measured on the weights (before and after each
+optimiser step), so the attribution is exact: reward_update_share =
+sum_s |dtheta_rl|_1 / sum_s (|dtheta_sl|_1 + |dtheta_rl|_1), and effective_lambda =
+sum_s |dtheta_rl|_1 / sum_s |dtheta_sl|_1, the realised ratio of update sizes.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
+import torch
 from pydantic import Field
 from torch import nn
 
@@ -37,51 +53,95 @@ from metatoken.models.train import TrainHooks, train_predictor
 
 class MixtureParams(BCParams):
     lam: float = Field(0.1, ge=0, description="lambda, weight of the policy-gradient term")
-    pg_every: int = Field(10, ge=1, description="gradient steps between online batches")
+    pg_every: int | None = Field(None, ge=1, description="gradient steps between online batches; None = spread "
+                                 "the env budget over the whole run")
     groups: int = Field(2, ge=1)
     k: int = Field(4, ge=2, description="episodes per group (RLOO)")
     steps_per_episode: int = Field(32, ge=1)
 
 
 class PolicyGradientTerm(TrainHooks):
-    """Adds lambda x the RLOO gradient of a fresh online batch to the data gradient every `pg_every` steps."""
+    """Steps lambda x the Adam-normalised RLOO gradient of the current online batch after every supervised step."""
 
-    def __init__(self, p: MixtureParams, task, policy: PredictorPolicy, budget: Budget, seed: int, logger: Logger):
+    def __init__(self, p: MixtureParams, task, policy: PredictorPolicy, budget: Budget, seed: int, logger: Logger,
+                 total_steps: int):
         self.p, self.task, self.policy, self.budget, self.seed, self.logger = p, task, policy, budget, seed, logger
+        self.total_steps = total_steps
         self.rng = np.random.default_rng(seed)
-        self.env_steps, self.pg_updates, self.norm_sl, self.norm_rl, self.rollout_flops = 0, 0, 0.0, 0.0, 0.0
+        self.env_steps, self.pg_updates, self.batches, self.rollout_flops = 0, 0, 0, 0.0
+        self.pg_every, self.next_collect, self.groups = p.pg_every, 1, []
+        self.moved_sl, self.moved_rl = 0.0, 0.0  # sum over steps of |dtheta|_1 per term
+        self.opt: torch.optim.Adam | None = None
+        self.g_rl: list[torch.Tensor | None] = []
+        self.before: list[torch.Tensor] = []
+
+    def _collect(self, step: int, model: nn.Module) -> None:
+        """A fresh online batch if it is due and the env budget can still pay for one."""
+        left = self.budget.env_steps - self.env_steps
+        if step < self.next_collect or left <= 0:
+            return
+        groups, used = collect(self.task, self.policy, self.p.groups, self.p.k, seeds.online(self.seed, step), left)
+        self.env_steps += used
+        self.rollout_flops += used * model.flops_per_token()
+        self.batches += 1
+        if self.pg_every is None:  # spread the whole env budget evenly over the gradient budget
+            affordable = max(1, self.budget.env_steps // max(used, 1))
+            self.pg_every = max(1, math.ceil(self.total_steps / affordable))
+        self.next_collect = step + self.pg_every
+        if groups:
+            self.groups = groups
+            self.logger.scalar("charts/episodic_return", float(np.mean([t.ret for g in groups for t in g])), step)
 
     def after_backward(self, step: int, model: nn.Module) -> int:
         p = self.p
         if p.lam == 0:
             return 0
         params = list(model.parameters())
-        self.norm_sl += grad_norm([q.grad for q in params])
-        if step % p.pg_every or self.env_steps >= self.budget.env_steps:
-            return 0
-        g_sl = [q.grad.clone() if q.grad is not None else None for q in params]
+        self.before = [q.detach().clone() for q in params]
         model.eval()  # collect and score with the dropout-free policy that acts
-        groups, used = collect(self.task, self.policy, p.groups, p.k, seeds.online(self.seed, step),
-                               self.budget.env_steps - self.env_steps)
-        self.env_steps += used
-        self.rollout_flops += used * model.flops_per_token()
-        tokens = 0
-        if groups:
-            for q in params:
-                q.grad = None
-            pg, info = rloo_pg_loss(model, groups, p.steps_per_episode, self.rng)
-            (p.lam * pg).backward()
-            self.norm_rl += grad_norm([q.grad for q in params])
-            for q, g in zip(params, g_sl):
-                q.grad = g if q.grad is None else (q.grad if g is None else q.grad + g)
-            tokens = sum(len(g) for g in groups) * p.steps_per_episode * model.context
-            self.pg_updates += 1
-            self.logger.scalar("charts/episodic_return", info["episodic_return"], step)
-        else:
-            for q, g in zip(params, g_sl):
-                q.grad = g
+        self._collect(step, model)
+        self.g_rl = []
+        if not self.groups:
+            model.train()
+            return 0
+        pg, _ = rloo_pg_loss(model, self.groups, p.steps_per_episode, self.rng)
+        self.g_rl = list(torch.autograd.grad(pg, params, allow_unused=True))  # leaves the data gradient in .grad
+        self.g_rl = [None if g is None else g.detach() for g in self.g_rl]
+        norm = grad_norm(self.g_rl)
+        if norm > p.grad_clip:  # clipped like the supervised gradient
+            self.g_rl = [None if g is None else g * (p.grad_clip / norm) for g in self.g_rl]
         model.train()
-        return tokens
+        return sum(len(g) for g in self.groups) * p.steps_per_episode * model.context
+
+    def after_step(self, step: int, model: nn.Module, lr: float) -> None:
+        if self.p.lam == 0:
+            return
+        params = list(model.parameters())
+        with torch.no_grad():
+            mid = [q.detach().clone() for q in params]
+            self.moved_sl += float(sum((m - b).abs().sum() for m, b in zip(mid, self.before)))
+            if not self.g_rl:
+                return
+            if self.opt is None:
+                self.opt = torch.optim.Adam(params, lr=lr)
+            self.opt.param_groups[0]["lr"] = self.p.lam * lr
+            data_grads = [q.grad for q in params]
+            for q, g in zip(params, self.g_rl):
+                q.grad = g
+            self.opt.step()
+            for q, g in zip(params, data_grads):
+                q.grad = g
+            self.moved_rl += float(sum((q - m).abs().sum() for q, m in zip(params, mid)))
+        self.pg_updates += 1
+
+    def effective_lambda(self) -> float:
+        """Realised ratio of update sizes: sum |dtheta_rl|_1 / sum |dtheta_sl|_1 over the run."""
+        return self.moved_rl / self.moved_sl if self.moved_sl > 0 else 0.0
+
+    def reward_update_share(self) -> float:
+        """Share of the applied update (L1 over coordinates and steps) made by the reward term."""
+        total = self.moved_rl + self.moved_sl
+        return self.moved_rl / total if total > 0 else 0.0
 
 
 class Mixture:
@@ -92,13 +152,15 @@ class Mixture:
         p, t0 = self.params, time.perf_counter()
         cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
         policy = PredictorPolicy(model, cond)
-        term = PolicyGradientTerm(p, task, policy, budget, seed, logger)
+        term = PolicyGradientTerm(p, task, policy, budget, seed, logger, cfg.steps)
         stats = train_predictor(model, sampler, cfg, logger, term)
-        share = term.norm_rl / (term.norm_rl + term.norm_sl) if term.norm_rl > 0 else 0.0
-        ledger = Ledger(online_env_steps=term.env_steps, reward_queries=term.env_steps, reward_grad_share=share,
+        ledger = Ledger(online_env_steps=term.env_steps, reward_queries=term.env_steps,
+                        effective_lambda=term.effective_lambda(),
+                        reward_update_share=term.reward_update_share(),
                         gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
                         train_flops=stats.flops + term.rollout_flops, **offline_use(dataset, None))
         logger.scalar("charts/pg_updates", term.pg_updates, cfg.steps)
+        logger.scalar("charts/online_batches", term.batches, cfg.steps)
         return TrainedPolicy(policy, ledger)
 
 

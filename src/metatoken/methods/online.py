@@ -149,9 +149,46 @@ def state_kls(model: torch.nn.Module, traj: Trajectory, chunk: int = 256) -> np.
     return torch.cat(parts).double().numpy()
 
 
+def kl_regularised_terms(model: torch.nn.Module, groups: list[list[Trajectory]], beta: float,
+                         steps_per_episode: int, rng: np.random.Generator
+                         ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The policy gradient of E[sum_t r_t] - beta KL(pi || pi_base) as (reward term, KL term, stats).
+
+    Exact-KL form (`methods/kl_regularised.py`); the two terms sum to `kl_regularised_loss`.
+    The reward term is the score function weighted by the reward-to-go minus its baseline; the KL
+    term holds everything beta multiplies (the KL-to-go in the advantage, its baseline, the
+    pathwise KL), so the ledger can attribute updates to each (`methods/update_share.py`).
+    """
+    loss_r, loss_k, n, kls, rets = torch.zeros(()), torch.zeros(()), 0, [], []
+    for group in groups:
+        kl_rows = [state_kls(model, tr) if beta > 0 else np.zeros(len(tr)) for tr in group]
+        rewards, mask = _padded([tr.rewards for tr in group])  # (k, T)
+        kl, _ = _padded(kl_rows)  # (k, T)
+        zero = torch.zeros_like(rewards)  # (k, T)
+        ret_r = regularised_returns_exact_kl(rewards, zero, mask, beta)  # (k, T) reward-to-go
+        ret_k = regularised_returns_exact_kl(zero, kl, mask, beta)  # (k, T) -beta x KL still to come
+        adv_r = (ret_r - rloo_baseline(ret_r, mask, len(group))).float()  # (k, T), baselines are linear
+        adv_k = (ret_k - rloo_baseline(ret_k, mask, len(group))).float()  # (k, T)
+        for i, tr in enumerate(group):
+            T = len(tr)
+            m = min(steps_per_episode, T)
+            steps = np.sort(rng.choice(T, size=m, replace=False))
+            params = window_params(model, tr, steps)  # (m, P)
+            nll = model.head.nll(params, tr.action[steps])  # (m,) = -log pi(a_t|h_t)
+            loss_r = loss_r + (T / m) * (adv_r[i, steps] * nll).sum()
+            if beta > 0:
+                term = adv_k[i, steps] * nll + beta * head_kl(model.head, params, tr.base_params[steps])  # (m,)
+                loss_k = loss_k + (T / m) * term.sum()
+            n += 1
+        kls.extend(float(k.sum()) for k in kl_rows)
+        rets.extend(tr.ret for tr in group)
+    stats = {"kl_to_base": float(np.mean(kls)), "episodic_return": float(np.mean(rets))}
+    return loss_r / max(n, 1), loss_k / max(n, 1), stats
+
+
 def kl_regularised_loss(model: torch.nn.Module, groups: list[list[Trajectory]], beta: float,
                         steps_per_episode: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """The policy gradient of E[sum_t r_t] - beta KL(pi || pi_base), exact-KL form (`methods/kl_regularised.py`).
+    """The policy gradient of E[sum_t r_t] - beta KL(pi || pi_base): the sum of `kl_regularised_terms`.
 
     Per step, advantage A_t = R_t - beta sum_{t'>t} KL_t' - b_t (reward-to-go minus the KL still
     to come, which the action now changes; b_t the leave-one-out mean over the group) on the
@@ -164,47 +201,13 @@ def kl_regularised_loss(model: torch.nn.Module, groups: list[list[Trajectory]], 
     visited states under the current policy (constants); sums over t are estimated on
     `steps_per_episode` uniformly drawn steps, scaled by T/m (unbiased).
     """
-    loss, n, kls, rets = torch.zeros(()), 0, [], []
-    for group in groups:
-        kl_rows = [state_kls(model, tr) if beta > 0 else np.zeros(len(tr)) for tr in group]
-        rewards, mask = _padded([tr.rewards for tr in group])  # (k, T)
-        kl, _ = _padded(kl_rows)  # (k, T)
-        returns = regularised_returns_exact_kl(rewards, kl, mask, beta)  # (k, T)
-        adv = (returns - rloo_baseline(returns, mask, len(group))).float()  # (k, T)
-        for i, tr in enumerate(group):
-            T = len(tr)
-            m = min(steps_per_episode, T)
-            steps = np.sort(rng.choice(T, size=m, replace=False))
-            params = window_params(model, tr, steps)  # (m, P)
-            term = adv[i, steps] * model.head.nll(params, tr.action[steps])  # (m,) = -A_t log pi
-            if beta > 0:
-                term = term + beta * head_kl(model.head, params, tr.base_params[steps])
-            loss = loss + (T / m) * term.sum()
-            n += 1
-        kls.extend(float(k.sum()) for k in kl_rows)
-        rets.extend(tr.ret for tr in group)
-    stats = {"kl_to_base": float(np.mean(kls)), "episodic_return": float(np.mean(rets))}
-    return loss / max(n, 1), stats
+    loss_r, loss_k, stats = kl_regularised_terms(model, groups, beta, steps_per_episode, rng)
+    return loss_r + loss_k, stats
+
+
 
 
 def grad_norm(grads: list[torch.Tensor | None]) -> float:
     """L2 norm of a list of gradients (None counts as zero)."""
     return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None) or torch.zeros(())))
 
-
-class GradNormTap:
-    """A Logger that passes everything on and keeps the supervised loop's `charts/grad_norm` samples."""
-
-    def __init__(self, logger):
-        self.logger, self.norms = logger, []
-
-    def scalar(self, name: str, value: float, step: int) -> None:
-        if name == "charts/grad_norm":
-            self.norms.append(float(value))
-        self.logger.scalar(name, value, step)
-
-    def progress(self, done: int, total: int) -> None:
-        self.logger.progress(done, total)
-
-    def mean(self) -> float:
-        return float(np.mean(self.norms)) if self.norms else 0.0

@@ -106,7 +106,7 @@ class PPOMethod:
         fwd = mlp_flops([obs_dim, *p.net_arch, act_out]) + mlp_flops([obs_dim, *p.net_arch, 1])
         flops = fwd * loop.env_steps + 3 * fwd * p.batch_size * loop.gradient_steps
         ledger = Ledger(online_env_steps=loop.env_steps, reward_queries=loop.env_steps,
-                        reward_grad_share=1.0, gradient_steps=loop.gradient_steps,
+                        reward_update_share=1.0, gradient_steps=loop.gradient_steps,
                         wall_time_s=time.perf_counter() - t0, train_flops=flops)
         policy = SB3Policy(net, p.net_arch, p.activation)
         policy.history = loop.history  # the learning curve, for tuning scripts and tests

@@ -144,7 +144,7 @@ class RLAsSL:
         stats = train_predictor(model, sampler, cfg, logger, hooks)
         ratio = float(np.mean(hooks.var_rl) / max(np.mean(hooks.var_sl), 1e-30))
         logger.scalar("charts/grad_variance_ratio", ratio, cfg.steps)
-        ledger = Ledger(reward_grad_share=1.0, gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
+        ledger = Ledger(reward_update_share=1.0, gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
                         train_flops=stats.flops, **offline_use(dataset, None))
         return TrainedPolicy(PredictorPolicy(model, cond), ledger)
 

@@ -130,6 +130,9 @@ class TrainHooks:
         """Runs after the loss's backward, before clipping: may read or add to `.grad`. Returns extra tokens."""
         return 0
 
+    def after_step(self, step: int, model: nn.Module, lr: float) -> None:
+        """Runs right after the optimiser's step (at learning rate `lr`): may read or move the weights."""
+
     def on_log(self, step: int, model: nn.Module, batch: SequenceBatch, logger: Logger) -> int:
         """Runs at each log interval after the update, with that step's batch. Returns extra tokens."""
         return 0
@@ -174,6 +177,7 @@ def train_predictor(
         tokens += hooks.after_backward(step, model)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        hooks.after_step(step, model, opt.param_groups[0]["lr"])
         sched.step()
         tokens += int(batch.mask.sum())
         window.append(loss.item())
@@ -248,11 +252,12 @@ def fit_predictor(
     model_options: dict[str, Any] | None = None,
     train: TrainConfig | None = None,
     logger: Logger | None = None,
+    hooks: TrainHooks | None = None,
 ) -> tuple[PredictorPolicy, TrainStats]:
-    """Fit a condition, build and train a predictor; returns its rollout policy and stats."""
+    """Fit a condition, build and train a predictor (optional loop hooks); returns its rollout policy and stats."""
     train = train or TrainConfig()
     cond = fit_condition(condition, dataset, **(condition_options or {}))
     net = build_predictor(dataset, cond, model, seed=train.seed, **(model_options or {}))
     sampler = SequenceSampler(dataset, cond, net.context, net.head.discrete, seed=train.seed)
-    stats = train_predictor(net, sampler, train, logger)
+    stats = train_predictor(net, sampler, train, logger, hooks)
     return PredictorPolicy(net, cond), stats

@@ -21,7 +21,8 @@ SUMMARY = [
     ("controllability/spearman", "controllability (Spearman ρ)"),
     ("spookiness/exploit_rate", "exploit rate"),
     ("ledger/online_env_steps", "online env steps"),
-    ("ledger/reward_grad_share", "reward-gradient share"),
+    ("ledger/reward_update_share", "reward update share"),
+    ("ledger/kl_update_share", "KL-penalty update share"),
 ]
 
 STYLE = """
