@@ -38,20 +38,22 @@ def above_levels(dataset: Dataset, factors: Sequence[float] = ABOVE_FACTORS) -> 
 def evaluate(
     task: Task, policy: Policy, dataset: Dataset, episodes: int, seed: int,
     deterministic: bool = False, n_levels: int = 5, above: Sequence[float] = ABOVE_FACTORS,
-    recorders: Sequence[Recorder] = (),
+    recorders: Sequence[Recorder] = (), record: bool = False,
 ) -> Rollouts:
     """`episodes` episodes per commanded level (conditioned policies) or in total (others).
 
     A conditioned policy is commanded the data's `n_levels` levels and then `above_levels`
     (L = n_levels + len(above) levels), all in one batch (B = L x episodes); episode i of
     every level takes env seed and policy seed `seeds.evaluation(seed) + i`, exactly as if
-    each level were rolled out on its own. Episodes are ordered level by level.
+    each level were rolled out on its own. Episodes are ordered level by level. With `record`
+    the rollouts keep whole episodes (what the `distribution` measurement reads).
     """
     base = seeds.evaluation(seed)
     if not policy.conditioned:
-        return rollout(task, policy, episodes, seed=base, deterministic=deterministic, recorders=recorders)
+        return rollout(task, policy, episodes, seed=base, deterministic=deterministic, recorders=recorders,
+                       record=record)
     levels = np.concatenate([command_levels(dataset, n_levels), above_levels(dataset, above)])  # (L,)
     targets = np.repeat(levels, episodes)  # (L * E,) level-major
     per_env = np.tile(base + np.arange(episodes), len(levels)).tolist()  # (L * E,) the same seeds per level
     return rollout(task, policy, len(targets), seed=per_env, target=targets, deterministic=deterministic,
-                   recorders=recorders)
+                   recorders=recorders, record=record)

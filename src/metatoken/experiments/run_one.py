@@ -77,9 +77,12 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     try:
         trained = method.train(task, dataset, budget, run.seed, logger)
         entropy = [ActionEntropy(trained.policy)] if isinstance(trained.policy, ScoredPolicy) else []
-        rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, recorders=entropy)
+        record = "distribution" in run.measurements  # it compares whole episodes' states with the data's
+        rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, recorders=entropy,
+                            record=record)
         # noise versus intent: the same episodes (same env seeds) acting on the mean / mode
-        greedy = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, deterministic=True)
+        greedy = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, deterministic=True,
+                          record=record)
         if isinstance(trained.policy, SavablePolicy):
             trained.policy.save(tmp.policy)
         # pi_ref is its own reference: it is scored against its saved copy, still in the temporary dir
