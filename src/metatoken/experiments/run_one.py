@@ -89,7 +89,7 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
         ref = tmp if run.is_reference else rundir.RunDir(Path(runs_dir) / run.reference)
         context = RunContext(trained.policy, run.seed, budget.eval_episodes,
                              ref.policy if ref.policy.is_dir() else None, run.exact_beta)
-        metrics = trained.ledger.as_metrics()
+        metrics = {**trained.ledger.as_metrics(), **trained.metrics}  # the ledger, then what training measured
         ids = list(dict.fromkeys(run.measurements + LEDGER_MEASUREMENTS))  # the ledger's, listed or not
         metrics.update(measure(ids, rollouts, task, dataset, context))
         metrics["policy/action_entropy"] = entropy[0].mean if entropy else float("nan")

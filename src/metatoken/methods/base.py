@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -51,6 +51,8 @@ class Ledger:
 class TrainedPolicy:
     policy: Policy
     ledger: Ledger
+    # what training itself measured for the claims (`training/...`, `charts/...`): run_one merges it into metrics
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Method(Protocol):
