@@ -19,6 +19,7 @@ a reader can see them all at once. The constants are the values the lab has alwa
 | text: a recipe's labelled corpus batch j (samples from p0; j = 0 calibrates) | `TEXT_CORPUS_OFFSET + run seed * 100_003 + j` |
 | text: a recipe's own samples (policy gradient, DPO pairs' labels) | torch generator `auxiliary(run seed)` |
 | text: sampled KL estimators and sampled metrics | torch generator `evaluation(run seed)` |
+| a measurement's bootstrap or subsample, use u (fixed: the rollouts already carry the run's randomness) | `MEASUREMENT_SEED_OFFSET + u` |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ TEXT_PRETRAIN_OFFSET = 3_000_000_019  # text streams sit far from every control 
 TEXT_CORPUS_OFFSET = 5_000_000_029
 _DATA_STRIDE, _BEHAVIOUR_STRIDE = 1_000_003, 10_007
 PROBE_SEED_OFFSET = 2_000_000  # above the evaluation seeds of run seeds < 1000
+MEASUREMENT_SEED_OFFSET = 4_000_000  # a measurement's own resampling streams
 
 
 def data(data_seed: int, behaviour_index: int) -> int:
@@ -76,3 +78,8 @@ def text_corpus(run_seed: int, batch: int) -> int:
 def probe(probe_seed: int, behaviour_index: int) -> int:
     """The first env seed of behaviour `behaviour_index` in `metatoken probe --seed probe_seed`."""
     return PROBE_SEED_OFFSET + probe_seed * _DATA_STRIDE + behaviour_index * _BEHAVIOUR_STRIDE
+
+
+def measurement(use: int) -> int:
+    """The generator seed of a measurement's resampling `use` (a bootstrap of level k, a state subsample)."""
+    return MEASUREMENT_SEED_OFFSET + use

@@ -6,7 +6,7 @@ import torch
 from metatoken.envs import make_task
 from metatoken.envs.scripted import NoisyEastWalker
 from metatoken.envs.task import Task
-from metatoken.evaluate.evaluate import command_levels, evaluate
+from metatoken.evaluate.evaluate import above_levels, command_levels, evaluate
 from metatoken.evaluate.recorders import LogProbs, TeacherForced, sum_over_episode
 from metatoken.evaluate.rollout import Rollouts, play, rollout
 from metatoken.methods import Budget, make_method
@@ -108,8 +108,9 @@ def test_evaluate_batches_levels_like_separate_rollouts(grid_task, grid_dataset)
     policy = make_method("condition", {"d_model": 16, "n_layers": 1, "context": 4}).train(
         grid_task, grid_dataset, Budget(gradient_steps=20), 0, NullLogger()).policy
     out = evaluate(grid_task, policy, grid_dataset, episodes=5, seed=2)
-    want = Rollouts.concat([rollout(grid_task, policy, 5, seed=1_002_000, target=lv)
-                            for lv in command_levels(grid_dataset)])
+    levels = np.concatenate([command_levels(grid_dataset), above_levels(grid_dataset)])  # data's, then above
+    assert len(levels) == 7 and levels[-1] == pytest.approx(1.5 * grid_dataset.returns().max())
+    want = Rollouts.concat([rollout(grid_task, policy, 5, seed=1_002_000, target=lv) for lv in levels])
     for f in ("returns", "lengths", "intended", "exploit_steps", "target"):
         np.testing.assert_array_equal(getattr(out, f), getattr(want, f))
     assert out.exploits_fired == want.exploits_fired

@@ -86,6 +86,7 @@ class Outcomes(Recorder):
         self.exploit_steps, self.intended = np.zeros(n, np.int64), np.full(n, np.nan)
         self.exploits_fired: list[set[str]] = [set() for _ in range(n)]
         self.implementations = [""] * n
+        self.terminated = np.zeros(n, dtype=bool)  # ended by the env (goal or failure), not by a time limit
 
     def record(self, step: Transition) -> None:
         alive, n = step.alive, len(step.alive)
@@ -97,6 +98,7 @@ class Outcomes(Recorder):
         self.exploit_steps += hit
         for i in np.flatnonzero(hit):
             self.exploits_fired[i].add(str(exp[i]))
+        self.terminated |= alive & np.asarray(step.terminated, bool) & ~np.asarray(step.truncated, bool)
         ended = np.flatnonzero(alive & step.done)
         if len(ended) and "implementation" in step.info:  # labelled by the audit at each episode's last step
             labels = _labels(step.info, "implementation", n)
@@ -224,3 +226,39 @@ class ModelInputs(Recorder):
         a = torch.as_tensor(np.asarray(step.action))
         self.actions.append(a.long() if self.policy.model.head.discrete else a.float())  # (B,) or (B, A)
         self.alive.append(step.alive)
+
+
+def entropy_nats(d: ActionDistribution) -> torch.Tensor:
+    """Entropy of each env's action distribution in nats: (B,).
+
+    Categorical: exact. Continuous families: the entropy of the Gaussian over pre-squash units u
+    (for tanh and clipped policies the env action's entropy has no closed form; the Gaussian's
+    is the policy's own noise level, which is what noise versus intent asks about).
+    """
+    if d.discrete:
+        logp = torch.log_softmax(d.params, -1)  # (B, n)
+        return -(logp.exp() * logp).sum(-1)  # (B,)
+    half_log_2pie = 0.5 * float(np.log(2 * np.pi * np.e))
+    return (half_log_2pie + d.log_std).sum(-1)  # (B,)
+
+
+class ActionEntropy(Recorder):
+    """Mean entropy (nats per step) of the acting policy's action distribution over the steps it acted on."""
+
+    def __init__(self, policy: ScoredPolicy):
+        if not isinstance(policy, ScoredPolicy):
+            raise TypeError(f"{type(policy).__name__} is not a ScoredPolicy: it has no distribution")
+        self.policy = policy
+
+    def begin(self, num_envs: int, seeds: list[int]) -> None:
+        self.total, self.steps = 0.0, 0
+
+    def record(self, step: Transition) -> None:
+        h = entropy_nats(self.policy.distribution()).detach().double().numpy()  # (B,)
+        self.total += float(h[step.alive].sum())
+        self.steps += int(step.alive.sum())
+
+    @property
+    def mean(self) -> float:
+        """Mean entropy per alive step; NaN before any step."""
+        return self.total / self.steps if self.steps else float("nan")

@@ -36,6 +36,7 @@ class Rollouts:
     exploits_fired: list[set[str]] = field(default_factory=list)  # names, per episode
     episodes: list[Episode] = field(default_factory=list)  # filled when record=True
     implementations: list[str] = field(default_factory=list)  # audit label at the final step ("" if none)
+    terminated: np.ndarray | None = None  # (E,) bool: ended by the env, not a time limit (None: not recorded)
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -49,6 +50,8 @@ class Rollouts:
             exploits_fired=[s for p in parts for s in p.exploits_fired],
             episodes=[e for p in parts for e in p.episodes],
             implementations=[s for p in parts for s in p.implementations],
+            terminated=None if any(p.terminated is None for p in parts) else
+            np.concatenate([p.terminated for p in parts]),
         )
 
 
@@ -207,4 +210,4 @@ def rollout(
     o = outcomes
     return Rollouts(o.returns, o.lengths, o.intended, o.exploit_steps,
                     np.full(n, np.nan) if targets is None else targets, o.exploits_fired,
-                    episodes.episodes if record else [], o.implementations)
+                    episodes.episodes if record else [], o.implementations, o.terminated)

@@ -32,17 +32,19 @@ from metatoken.envs import make_task
 from metatoken.evaluate.evaluate import command_levels, evaluate
 from metatoken.evaluate.measure import RunContext, measure
 from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
+from metatoken.evaluate.recorders import ActionEntropy
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.experiments import checkpoints, rundir
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, make_method
 from metatoken.models.checkpoint import checkpointing
-from metatoken.policy import SavablePolicy
+from metatoken.policy import SavablePolicy, ScoredPolicy
 from metatoken.report.filmstrip import filmstrip
 from metatoken.text.integration import execute_text, is_text_task
 
 TORCH_THREADS = 1
+GREEDY = "greedy/"  # prefix of the metrics measured on the policy acting on its mean / mode
 
 
 def _rollouts_table(r: Rollouts) -> pa.Table:
@@ -86,16 +88,25 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     try:
         with checkpointing(checkpoints.for_run(runs_dir, run), checkpoints.every_from_env()):
             trained = method.train(task, dataset, budget, run.seed, logger)
-        rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed)
+        entropy = [ActionEntropy(trained.policy)] if isinstance(trained.policy, ScoredPolicy) else []
+        record = "distribution" in run.measurements  # it compares whole episodes' states with the data's
+        rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, recorders=entropy,
+                            record=record)
+        # noise versus intent: the same episodes (same env seeds) acting on the mean / mode
+        greedy = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, deterministic=True,
+                          record=record)
         if isinstance(trained.policy, SavablePolicy):
             trained.policy.save(tmp.policy)
         # pi_ref is its own reference: it is scored against its saved copy, still in the temporary dir
         ref = tmp if run.is_reference else rundir.RunDir(Path(runs_dir) / run.reference)
         context = RunContext(trained.policy, run.seed, budget.eval_episodes,
                              ref.policy if ref.policy.is_dir() else None, run.exact_beta)
-        metrics = trained.ledger.as_metrics()
+        metrics = {**trained.ledger.as_metrics(), **trained.metrics}  # the ledger, then what training measured
         ids = list(dict.fromkeys(run.measurements + LEDGER_MEASUREMENTS))  # the ledger's, listed or not
         metrics.update(measure(ids, rollouts, task, dataset, context))
+        metrics["policy/action_entropy"] = entropy[0].mean if entropy else float("nan")
+        # run-aware measurements play the policy themselves (sampled); the greedy set is the rollout-based ones
+        metrics.update({f"{GREEDY}{k}": v for k, v in measure(ids, greedy, task, dataset).items()})
         for name, value in metrics.items():
             if np.isfinite(value):
                 logger.scalar(f"eval/{name}", value, budget.gradient_steps)

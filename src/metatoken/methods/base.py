@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -62,6 +62,8 @@ def offline_use(trained_on: Dataset | None, rewards_read: Dataset | None) -> dic
 class TrainedPolicy:
     policy: Policy
     ledger: Ledger
+    # what training itself measured for the claims (`training/...`, `charts/...`): run_one merges it into metrics
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Method(Protocol):

@@ -23,6 +23,13 @@ Ledger: each step's two updates are measured on the weights (before and after ea
 optimiser step), so the attribution is exact: reward_update_share =
 sum_s |dtheta_rl|_1 / sum_s (|dtheta_sl|_1 + |dtheta_rl|_1), and effective_lambda =
 sum_s |dtheta_rl|_1 / sum_s |dtheta_sl|_1, the realised ratio of update sizes.
+
+Run metrics for claim C7 (`TrainedPolicy.metrics`): `training/effective_lambda` (the ledger's
+value); `training/probe_nll`, the action NLL of a fixed batch of reference windows (drawn once
+from the auxiliary stream, scored in eval mode at every log interval) at the end; and
+`training/equilibrium_drift` = |probe NLL at the end - probe NLL at the log point nearest 3/4 of
+training| in nats per action, small when the pull of data and reward has settled (NaN with fewer
+than two log points).
 """
 
 from __future__ import annotations
@@ -48,8 +55,11 @@ from metatoken.methods.base import (
 from metatoken.methods.bc import BCParams, bc_setup
 from metatoken.methods.online import collect, grad_norm, rloo_pg_loss
 from metatoken.models.policy import PredictorPolicy
-from metatoken.models.train import TrainHooks, train_predictor
+from metatoken.models.sequences import SequenceBatch, SequenceSampler
+from metatoken.models.train import TrainHooks, action_nll, train_predictor
 
+PROBE_WINDOWS = 64  # reference windows in the fixed NLL probe
+DRIFT_FROM = 0.75  # equilibrium drift compares the end of training with this fraction of it
 
 class MixtureParams(BCParams):
     lam: float = Field(0.1, ge=0, description="lambda, weight of the policy-gradient term")
@@ -64,9 +74,10 @@ class PolicyGradientTerm(TrainHooks):
     """Steps lambda x the Adam-normalised RLOO gradient of the current online batch after every supervised step."""
 
     def __init__(self, p: MixtureParams, task, policy: PredictorPolicy, budget: Budget, seed: int, logger: Logger,
-                 total_steps: int):
+                 total_steps: int, probe: SequenceBatch):
         self.p, self.task, self.policy, self.budget, self.seed, self.logger = p, task, policy, budget, seed, logger
         self.total_steps = total_steps
+        self.probe, self.probe_nll = probe, []  # (step, NLL) at each log interval
         self.rng = np.random.default_rng(seed)
         self.env_steps, self.pg_updates, self.batches, self.rollout_flops = 0, 0, 0, 0.0
         self.pg_every, self.next_collect, self.groups = p.pg_every, 1, []
@@ -134,6 +145,26 @@ class PolicyGradientTerm(TrainHooks):
             self.moved_rl += float(sum((q - m).abs().sum() for q, m in zip(params, mid)))
         self.pg_updates += 1
 
+    def on_log(self, step: int, model: nn.Module, batch: SequenceBatch, logger: Logger) -> int:
+        model.eval()  # dropout off: the same windows score the same weights the same way, and no RNG is drawn
+        with torch.no_grad():
+            nll = action_nll(model, self.probe).item()
+        model.train()
+        self.probe_nll.append((step, nll))
+        logger.scalar("losses/probe_nll", nll, step)
+        return int(self.probe.mask.sum()) // 3  # a forward pass: a third of the loop's 3x FLOPs per token
+
+    def training_metrics(self, steps: int) -> dict[str, float]:
+        """effective lambda, final probe NLL and equilibrium drift (see the module docstring)."""
+        eff = self.effective_lambda()
+        if len(self.probe_nll) < 2:
+            return {"training/effective_lambda": eff, "training/probe_nll": float("nan"),
+                    "training/equilibrium_drift": float("nan")}
+        at, nll = np.array(self.probe_nll).T  # (P,) each
+        earlier = int(np.argmin(np.abs(at[:-1] - DRIFT_FROM * steps)))  # never the last point itself
+        return {"training/effective_lambda": eff, "training/probe_nll": float(nll[-1]),
+                "training/equilibrium_drift": float(abs(nll[-1] - nll[earlier]))}
+
     def effective_lambda(self) -> float:
         """Realised ratio of update sizes: sum |dtheta_rl|_1 / sum |dtheta_sl|_1 over the run."""
         return self.moved_rl / self.moved_sl if self.moved_sl > 0 else 0.0
@@ -152,7 +183,9 @@ class Mixture:
         p, t0 = self.params, time.perf_counter()
         cfg, cond, model, sampler = bc_setup(p, dataset, budget.gradient_steps, seed)
         policy = PredictorPolicy(model, cond)
-        term = PolicyGradientTerm(p, task, policy, budget, seed, logger, cfg.steps)
+        probe_sampler = SequenceSampler(dataset, cond, model.context, model.head.discrete, seed=seeds.auxiliary(seed))
+        probe = probe_sampler.sample(PROBE_WINDOWS)  # the same windows at every log interval
+        term = PolicyGradientTerm(p, task, policy, budget, seed, logger, cfg.steps, probe)
         stats = train_predictor(model, sampler, cfg, logger, term)
         ledger = Ledger(online_env_steps=term.env_steps, reward_queries=term.env_steps,
                         effective_lambda=term.effective_lambda(),
@@ -161,7 +194,7 @@ class Mixture:
                         train_flops=stats.flops + term.rollout_flops, **offline_use(dataset, None))
         logger.scalar("charts/pg_updates", term.pg_updates, cfg.steps)
         logger.scalar("charts/online_batches", term.batches, cfg.steps)
-        return TrainedPolicy(policy, ledger)
+        return TrainedPolicy(policy, ledger, term.training_metrics(stats.steps))
 
 
 METHODS.register("mixture", MethodDef(MixtureParams, Mixture),

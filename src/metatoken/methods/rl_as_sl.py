@@ -18,8 +18,9 @@ point elsewhere. The method runs the house's one supervised loop with this surro
 the loss. Every log interval it logs charts/grad_variance_rl and charts/grad_variance_sl,
 the variance of one minibatch's gradient estimate, measured in eval mode and averaged over
 `PROBE_PAIRS` random half-batch splits (||g_A - g_B||^2 / 2 per half, scaled to the full
-batch). No env steps, no reward queries beyond the data; the update is reward-derived in
-form (reward_grad_share 1).
+batch). Their ratio, mean RL variance over mean SL variance across log intervals, is the run
+metric `charts/grad_variance_ratio` (`TrainedPolicy.metrics`). No env steps, no reward queries
+beyond the data; the update is reward-derived in form (reward_grad_share 1).
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class RLAsSL:
         logger.scalar("charts/grad_variance_ratio", ratio, cfg.steps)
         ledger = Ledger(reward_update_share=1.0, gradient_steps=stats.steps, wall_time_s=time.perf_counter() - t0,
                         train_flops=stats.flops, **offline_use(dataset, None))
-        return TrainedPolicy(PredictorPolicy(model, cond), ledger)
+        return TrainedPolicy(PredictorPolicy(model, cond), ledger, {"charts/grad_variance_ratio": ratio})
 
 
 METHODS.register("rl-as-sl", MethodDef(RLAsSLParams, RLAsSL),

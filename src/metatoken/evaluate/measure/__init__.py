@@ -68,5 +68,7 @@ def measure(ids: list[str], rollouts: Rollouts, task: Task, dataset: Dataset,
 from metatoken.evaluate.measure import capability as _capability  # noqa: F401
 from metatoken.evaluate.measure import controllability as _controllability  # noqa: F401
 from metatoken.evaluate.measure import exact as _exact  # noqa: F401
+from metatoken.evaluate.measure import implementation as _implementation  # noqa: F401
 from metatoken.evaluate.measure import reference as _reference  # noqa: F401
 from metatoken.evaluate.measure import spookiness as _spookiness  # noqa: F401
+from metatoken.evaluate.measure import visitation as _visitation  # noqa: F401

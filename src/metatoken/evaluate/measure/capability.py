@@ -7,11 +7,21 @@ import numpy as np
 from metatoken.evaluate.measure import measurement
 
 
-def top_episodes(rollouts) -> np.ndarray:
-    """Mask of the episodes commanded at the highest level (all episodes when unconditioned)."""
+def data_levels(rollouts, dataset) -> np.ndarray:
+    """Mask of the episodes commanded within the data's returns (not above its best): (E,) bool."""
+    best = float(dataset.returns().max())
+    return rollouts.target <= best + 1e-9 * max(1.0, abs(best))  # float rounding of linspace's end
+
+
+def top_episodes(rollouts, dataset) -> np.ndarray:
+    """Mask of the episodes commanded at the highest of the data's levels (all episodes when unconditioned).
+
+    Commands above the data's best return are controllability's question, not capability's.
+    """
     if np.isnan(rollouts.target).all():
         return np.ones(len(rollouts), dtype=bool)
-    return rollouts.target == np.nanmax(rollouts.target)
+    within = data_levels(rollouts, dataset)
+    return within & (rollouts.target == np.max(rollouts.target[within]))
 
 
 def reference_span(ref_returns: np.ndarray) -> float:
@@ -32,14 +42,14 @@ def normalized(value: float, ref_returns: np.ndarray) -> float:
 
 @measurement("capability")
 def capability(rollouts, task, dataset) -> dict[str, float]:
-    """Mean return, normalised return and mean intended performance at the top commanded level.
+    """Mean return, normalised return and mean intended performance at the top of the data's commanded levels.
 
     normalised = (return - worst reference return) / (best - worst reference return), so 0 is
     the worst reference episode and 1 the best; NaN (not measured) when every reference
     episode has the same return, since there is no scale to normalise by. Intended is NaN for
     tasks without an audit.
     """
-    top = top_episodes(rollouts)
+    top = top_episodes(rollouts, dataset)
     ret = float(rollouts.returns[top].mean())
     return {
         "capability/return": ret,

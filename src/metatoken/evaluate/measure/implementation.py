@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from metatoken.evaluate.measure import measurement
+from metatoken.evaluate.measure.capability import top_episodes
 from metatoken.evaluate.measure.distribution import entropy_bits
 
 REFERENCE_IMPLEMENTATION = "walk"  # what the reference data's episodes are labelled
@@ -55,3 +57,37 @@ def implementation_spread(labels_per_seed: Sequence[Sequence[str]]) -> dict[str,
     modal = [names[int(np.argmax(row))] for row in shares]
     return {"pooled": pooled, "within": within, "between": max(pooled - within, 0.0),
             "modal": label_entropy(modal)}
+
+
+def successes(rollouts) -> np.ndarray | None:
+    """(E,) bool: the episode reached its goal, i.e. the env ended it (not a time limit) and the audit
+    did not label it a `fall` (on Mountain-v1 an episode terminates only at the summit or on a fall);
+    None when the rollouts did not record how episodes ended."""
+    if rollouts.terminated is None:
+        return None
+    return np.asarray(rollouts.terminated, bool) & (np.asarray(rollouts.implementations, dtype=object) != "fall")
+
+
+IMPLEMENTATION_METRICS = ("implementation/success_rate", "implementation/walk_among_successes")
+
+
+@measurement("implementation")
+def implementation(rollouts, task, dataset) -> dict[str, float]:
+    """Implementation shares among the successful episodes capability is computed on, and `walk` among them.
+
+    `implementation/<label>` = share of each audit label among the successful episodes (every
+    label seen in this evaluation gets a column, 0 where no success had it);
+    `implementation/walk_among_successes` = "looks like the reference"; `implementation/success_rate`
+    = successful share of those episodes. NaN (not measured) when the env labels no implementation.
+    """
+    if not any(rollouts.implementations) or rollouts.terminated is None:
+        return dict.fromkeys(IMPLEMENTATION_METRICS, float("nan"))
+    top = top_episodes(rollouts, dataset)  # (E,)
+    won = successes(rollouts) & top
+    labels = [lab for lab, keep in zip(rollouts.implementations, top) if keep]
+    shares = implementation_shares(rollouts.implementations, won)
+    out = {f"implementation/{lab}": shares.get(lab, 0.0) if won.any() else float("nan")
+           for lab in sorted(set(labels) | set(shares))}
+    out["implementation/success_rate"] = float(won.sum() / top.sum())
+    out["implementation/walk_among_successes"] = reference_share(rollouts.implementations, won)
+    return out
