@@ -29,7 +29,7 @@ def grid():
 
 def test_drift_compares_the_end_with_three_quarters_of_training():
     term = object.__new__(PolicyGradientTerm)  # only the bookkeeping, no training
-    term.norm_rl, term.norm_sl = 3.0, 12.0
+    term.moved_rl, term.moved_sl = 3.0, 12.0  # sum |dtheta| of the reward and the supervised updates
     term.probe_nll = [(25, 2.0), (50, 1.5), (75, 1.2), (100, 1.15)]
     m = term.training_metrics(100)
     assert m["training/equilibrium_drift"] == pytest.approx(0.05)  # |1.15 - 1.2|
@@ -59,8 +59,9 @@ def test_mixture_effective_lambda_is_positive_with_online_batches(grid):
     task, ds = grid
     out = make_method("mixture", {**TINY, "lam": 1.0, "pg_every": 5}).train(
         task, ds, Budget(env_steps=1024, gradient_steps=40), 0, NullLogger())
-    share = out.ledger.reward_grad_share
-    assert out.metrics["training/effective_lambda"] == pytest.approx(share / (1 - share))
+    share = out.ledger.reward_update_share  # rl / (sl + rl), so effective lambda = rl / sl = share / (1 - share)
+    assert share > 0 and out.metrics["training/effective_lambda"] == pytest.approx(share / (1 - share))
+    assert out.metrics["training/effective_lambda"] == out.ledger.effective_lambda
 
 
 def test_rl_as_sl_reports_its_gradient_variance_ratio(grid):
