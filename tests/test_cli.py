@@ -34,7 +34,7 @@ def test_demo_spec_end_to_end_with_tiny_overrides(tmp_path):
     assert "━" not in r.stderr
     path = out / "results.parquet"
     df = pd.read_parquet(path)
-    assert list(df.columns) == ["experiment", "task", "method", "seed", "metric", "value"]
+    assert list(df.columns)[:6] == ["experiment", "task", "method", "seed", "metric", "value"]  # then metadata
     assert set(df["method"]) == {"bc", "condition"} and set(df["seed"]) == {0}
     assert pl.read_parquet(path).height == len(df)
     n = duckdb.sql(f"select count(*) from '{path}' where metric = 'capability/return'").fetchall()[0][0]

@@ -6,7 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from metatoken.experiments.results import SCHEMA
+from metatoken.evidence.claims import claims_json
+from metatoken.experiments.results import SCHEMA, claims_frame
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
 from metatoken.methods.base import METHODS, MethodDef
@@ -71,6 +72,11 @@ def test_run_directory_contents_and_results_table(tmp_path):
     bc = {r["metric"]: r["value"] for r in rows if r["method"] == "bc"}
     assert bc["ledger/kl_to_reference_nats"] == pytest.approx(0.0, abs=1e-5)
     assert mine["ledger/kl_to_reference_nats"] > 0.01
+    # claims.json is computed in the results step, from the table just written
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims == json.loads(json.dumps(claims_json(claims_frame(table))))
+    assert [c["claim"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 10)]
+    assert {c["verdict"] for c in claims["claims"]} <= {"supported", "contradicted", "inconclusive"}
 
 
 def test_same_spec_and_seed_give_same_metrics(tmp_path):

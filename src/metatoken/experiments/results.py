@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -109,9 +110,25 @@ def failures(out_dir: Path) -> list[tuple[str, str]]:
     return [(d.run_id, d.read_error()) for d in current_run_dirs(out_dir, grid_only=False) if d.is_failed()]
 
 
+def claims_frame(table: pa.Table) -> pd.DataFrame:
+    """The results table as the claims read it: `method` is the method id, the entry's label is `label`."""
+    return table.to_pandas().rename(columns={"method": "label"}).rename(columns={"method_id": "method"})
+
+
+def write_claims(out_dir: Path, table: pa.Table) -> Path:
+    """Write out_dir/claims.json (C1-C9 from the results table, docs/CLAIMS.md) and return its path."""
+    from metatoken.evidence.claims import claims_json
+
+    path = rundir.ExperimentDir(Path(out_dir)).claims
+    rundir.write_json(path, claims_json(claims_frame(table)))
+    return path
+
+
 def write_results(out_dir: Path) -> Path:
-    """Write out_dir/results.parquet atomically and return its path."""
+    """Write out_dir/results.parquet atomically, then claims.json from it; return the results' path."""
     path = rundir.ExperimentDir(Path(out_dir)).results
+    table = gather(out_dir)
     with rundir.atomic_file(path) as tmp:
-        pq.write_table(gather(out_dir), tmp)
+        pq.write_table(table, tmp)
+    write_claims(out_dir, table)
     return path
