@@ -39,6 +39,11 @@ def test_report_has_no_external_references(report):
     assert "<script" not in text.lower()
     # capability, intended, controllability, and capability vs reward queries and vs KL
     assert text.count("src='data:image/png;base64,") == 5
+    # the claims table shows claims.json's nine rows, each with a computed verdict
+    claims = json.loads((report.parent / "claims.json").read_text())["claims"]
+    assert [f"<b>{c['claim']}</b>" in text for c in claims] == [True] * 9
+    assert text.count("class='l verdict-") == 9
+    assert "<h2>Probability of improvement</h2>" in text
     # filmstrips: the reference behaviour's, then one per method (the lowest seed's run)
     assert [m for m in re.findall(r'<img src="data:image/png;base64,[^"]+" alt="glitchgrid-teleport: ([^"]+)"', text)] \
         == ["reference behaviour", "bc", "condition"]

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from metatoken.experiments import rundir
-from metatoken.report import figures, filmstrips
+from metatoken.report import evidence, figures, filmstrips
 from metatoken.report.tables import ExperimentData, load_experiment
 from metatoken.stats import bootstrap_ci
 
@@ -30,6 +30,7 @@ table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left} img{max-width:100%}
 .ci{color:#777;font-size:.8em} .fail{color:#b00}
+.verdict-supported{color:#060;font-weight:600} .verdict-contradicted{color:#b00;font-weight:600}
 """
 
 
@@ -70,7 +71,8 @@ def _figure(uri: str | None, caption: str) -> str:
     return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
 
 
-def render(data: ExperimentData) -> str:
+def render(data: ExperimentData, claims: list[dict] | None = None) -> str:
+    """The report page: summary, claims, comparisons, figures, filmstrips and every metric."""
     spec = data.spec
     parts = [
         f"<h1>metatoken report: {html.escape(data.name)}</h1>",
@@ -88,6 +90,10 @@ def render(data: ExperimentData) -> str:
     for task in data.tasks:
         parts.append(f"<h3>{html.escape(task)}</h3>" + _table(data, task, SUMMARY))
     parts += [
+        "<h2>Claims</h2>",
+        evidence.claims_section(claims),
+        "<h2>Probability of improvement</h2>",
+        evidence.poi_section(data),
         "<h2>Capability</h2>",
         _figure(figures.metric_bars(data, "capability/normalized_return", "normalised return"),
                 "Capability: normalised return at the top commanded level (IQM, 95% CI)."),
@@ -103,9 +109,9 @@ def render(data: ExperimentData) -> str:
                 "Bits of selection: KL from the reference bc policy on evaluation episodes; "
                 "each point is one run."),
         "<h2>What the policies do</h2>",
-        "<p>One evaluation episode per method (the lowest seed, top commanded level), beside the "
+        ("<p>One evaluation episode per method (the lowest seed, top commanded level), beside the "
         "task's best-skill reference behaviour: frames spread over the episode, with its length, "
-        "return and the audit's implementation label.</p>",
+        "return and the audit's implementation label.</p>"),
         *(filmstrips.section(data, task) for task in data.tasks),
         "<h2>All metrics</h2>",
     ]
@@ -119,7 +125,7 @@ def render(data: ExperimentData) -> str:
 def write_report(out_dir: Path) -> Path:
     """Render out_dir/report.html from out_dir/results.parquet and the run directories."""
     path = rundir.ExperimentDir(Path(out_dir)).report
-    page = render(load_experiment(out_dir))
+    page = render(load_experiment(out_dir), evidence.load_claims(out_dir))
     with rundir.atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
