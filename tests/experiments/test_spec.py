@@ -153,3 +153,17 @@ def test_budgets_accept_whole_numbers_in_scientific_notation_only():
     assert parse_spec(dict(GOOD, budgets={"env_steps": 2e5})).budgets.env_steps == 200_000
     with pytest.raises(UserError, match="budgets.env_steps"):
         parse_spec(dict(GOOD, budgets={"env_steps": "lots"}))
+
+
+def test_research_specs_default_to_five_seeds_and_32_episodes_per_level():
+    """Every spec under specs/ except the demo is a research spec (issue 11's statistics floor)."""
+    from pathlib import Path
+
+    from metatoken.experiments.spec import method_budgets
+
+    research = [p for p in (Path(__file__).resolve().parents[2] / "specs").glob("*.yaml") if p.stem != "demo"]
+    assert research
+    for path in research:
+        spec = load_spec(path)
+        assert len(spec.seeds) >= 5, path.name
+        assert all(method_budgets(spec, m)["eval_episodes"] >= 32 for m in spec.methods), path.name
