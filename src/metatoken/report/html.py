@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from metatoken.experiments import rundir
-from metatoken.report import evidence, figures, filmstrips
+from metatoken.report import evidence, evidence_figures, figures, filmstrips
 from metatoken.report.tables import ExperimentData, load_experiment
 from metatoken.stats import bootstrap_ci
 
@@ -71,7 +71,16 @@ def _figure(uri: str | None, caption: str) -> str:
     return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
 
 
-def render(data: ExperimentData, claims: list[dict] | None = None) -> str:
+def _evidence_figure(drawn: tuple[str | None, str]) -> str:
+    """A figure, or the one-line note saying why its inputs are absent."""
+    uri, caption = drawn
+    if uri is None:
+        return f"<p class='ci'>{html.escape(caption)}</p>"
+    text = html.escape(caption)
+    return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
+
+
+def render(data: ExperimentData, claims: list[dict] | None = None, runs=None) -> str:
     """The report page: summary, claims, comparisons, figures, filmstrips and every metric."""
     spec = data.spec
     parts = [
@@ -94,6 +103,13 @@ def render(data: ExperimentData, claims: list[dict] | None = None) -> str:
         evidence.claims_section(claims),
         "<h2>Probability of improvement</h2>",
         evidence.poi_section(data),
+        "<h2>Spookiness at matched capability</h2>",
+        *(("<p class='ci'>No per-run table was given to the report.</p>",) if runs is None else (
+            _evidence_figure(evidence_figures.matched_capability_figure(runs)),
+            "<h2>Phase diagram</h2>",
+            _evidence_figure(evidence_figures.phase_heatmaps(runs)),
+            "<h2>Noise or intent</h2>",
+            _evidence_figure(evidence_figures.entropy_figure(runs)))),
         "<h2>Capability</h2>",
         _figure(figures.metric_bars(data, "capability/normalized_return", "normalised return"),
                 "Capability: normalised return at the top commanded level (IQM, 95% CI)."),
@@ -125,7 +141,7 @@ def render(data: ExperimentData, claims: list[dict] | None = None) -> str:
 def write_report(out_dir: Path) -> Path:
     """Render out_dir/report.html from out_dir/results.parquet and the run directories."""
     path = rundir.ExperimentDir(Path(out_dir)).report
-    page = render(load_experiment(out_dir), evidence.load_claims(out_dir))
+    page = render(load_experiment(out_dir), evidence.load_claims(out_dir), evidence_figures.runs_table(out_dir))
     with rundir.atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
