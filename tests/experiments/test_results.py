@@ -12,10 +12,11 @@ def _table(spearman: dict[str, list[float]]) -> pa.Table:
     rows = []
     for label, values in spearman.items():
         method_id = label.split("-lr=")[0]
+        lr = float(label.split("=")[1]) if "=" in label else None
         for seed, v in enumerate(values):
             rows.append({"experiment": "x", "task": "t", "method": label, "seed": seed,
                          "metric": "controllability/spearman", "value": v, "method_id": method_id,
-                         "task_id": "glitchgrid-teleport", "hp.lr": float(label.split("=")[1]) if "=" in label else None})
+                         "task_id": "glitchgrid-teleport", "hp.lr": lr})
     cols = {name: [r[name] for r in rows] for name in [*SCHEMA.names, "hp.lr"]}
     return pa.table(cols, schema=SCHEMA.append(pa.field("hp.lr", pa.float64())))
 

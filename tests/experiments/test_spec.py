@@ -111,8 +111,8 @@ def test_sweeps_expand_to_the_product_with_labelled_entries():
     assert [t.options for t in spec.tasks] == [{"reward": "sparse", "summit_distance": 2},
                                                {"reward": "sparse", "summit_distance": 5}]
     kl = spec.methods[1:]
-    assert [m.name for m in kl] == ["kl-finetune-beta=0.01-gradient_steps=10", "kl-finetune-beta=0.01-gradient_steps=20",
-                                    "kl-finetune-beta=1-gradient_steps=10", "kl-finetune-beta=1-gradient_steps=20"]
+    assert [m.name for m in kl] == [f"kl-finetune-beta={b}-gradient_steps={g}"
+                                    for b in (0.01, 1) for g in (10, 20)]
     assert [m.hyperparameters["beta"] for m in kl] == [0.01, 0.01, 1, 1]
     assert [m.budgets for m in kl] == [{"env_steps": 64, "gradient_steps": g} for g in (10, 20, 10, 20)]
     assert all(not e.sweep for e in [*spec.tasks, *spec.methods])
