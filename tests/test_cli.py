@@ -23,22 +23,24 @@ def test_demo_spec_end_to_end_with_tiny_overrides(tmp_path):
     out = tmp_path / "x"
     r = cli("run", "specs/demo.yaml", "--set", "seeds=[0]", "--set", "budgets.gradient_steps=40",
             "--set", "budgets.eval_episodes=3", "--set", "tasks.0.options.reference_episodes=30",
-            "--set", "methods.0.hyperparameters={d_model: 16, n_layers: 1, context: 4}",
-            "--set", "methods.1.hyperparameters={d_model: 16, n_layers: 1, context: 4}",
+            "--set", "tasks.1.options.reference_episodes=30",
+            "--set", "methods=[{id: bc, hyperparameters: {d_model: 16, n_layers: 1, context: 4}},"
+                     " {id: condition, hyperparameters: {d_model: 16, n_layers: 1, context: 4}}]",
             "--out", out, "--workers", "2")
     assert r.returncode == 0, r.stderr
     assert f"report:  {out / 'report.html'}" in r.stdout
     # stderr is a pipe, not a terminal: one plain line per finished run, no progress bars
     finished = sorted(ln.split("] ", 1)[1].split(" (")[0] for ln in r.stderr.splitlines() if ln.startswith("["))
-    assert finished == ["run glitchgrid-teleport__bc__seed0 ok", "run glitchgrid-teleport__condition__seed0 ok"]
+    assert finished == sorted(f"run glitchgrid-teleport{t}__{m}__seed0 ok" for t in ("", "-sparse")
+                              for m in ("bc", "condition"))
     assert "━" not in r.stderr
     path = out / "results.parquet"
     df = pd.read_parquet(path)
-    assert list(df.columns) == ["experiment", "task", "method", "seed", "metric", "value"]
+    assert list(df.columns)[:6] == ["experiment", "task", "method", "seed", "metric", "value"]  # then metadata
     assert set(df["method"]) == {"bc", "condition"} and set(df["seed"]) == {0}
     assert pl.read_parquet(path).height == len(df)
     n = duckdb.sql(f"select count(*) from '{path}' where metric = 'capability/return'").fetchall()[0][0]
-    assert n == 2
+    assert n == 4
     assert (out / "report.html").stat().st_size > 10_000
     r2 = cli("report", out)
     assert r2.returncode == 0 and "report.html" in r2.stdout

@@ -18,8 +18,10 @@ from metatoken.experiments.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "demo_tiny_metrics.json"
+# The demo's offline recipes only (kl-finetune and ppo are covered by their own tests; this keeps it fast).
 OVERRIDES = ["seeds=[0,1]", "budgets.gradient_steps=60", "budgets.eval_episodes=6",
-             "tasks.0.options.reference_episodes=40"]
+             "tasks.0.options.reference_episodes=40", "tasks.1.options.reference_episodes=40",
+             "methods=[{id: bc}, {id: condition}]"]
 VOLATILE = ("ledger/wall_time_s",)
 
 

@@ -1,11 +1,13 @@
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from metatoken.experiments.results import SCHEMA
+from metatoken.evidence.claims import claims_json
+from metatoken.experiments.results import SCHEMA, claims_frame
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
 from metatoken.methods.base import METHODS, MethodDef
@@ -53,8 +55,15 @@ def test_run_directory_contents_and_results_table(tmp_path):
     assert any((run_dir / "tensorboard").iterdir())
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no temp dirs left
     table = pq.read_table(tmp_path / "results.parquet")
-    assert table.schema.equals(SCHEMA)
+    assert table.schema.names[:len(SCHEMA)] == SCHEMA.names
+    assert pa.schema(list(table.schema)[:len(SCHEMA)]).equals(SCHEMA)
+    meta = table.schema.names[len(SCHEMA):]
+    assert {"task.summit_distance", "task.reference_episodes", "task.sparsity_bits", "hp.d_model",
+            "budget.env_steps", "budget.gradient_steps", "budget.eval_episodes"} <= set(meta)
+    assert all(n.startswith(("task.", "hp.", "budget.")) for n in meta)
     rows = table.to_pylist()
+    assert {(r["method_id"], r["task_id"], r["task.summit_distance"], r["budget.gradient_steps"]) for r in rows} == {
+        ("bc", "glitchgrid-teleport", 4.0, 60.0), ("condition", "glitchgrid-teleport", 4.0, 60.0)}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     mine = {r["metric"]: r["value"] for r in rows if r["method"] == "condition"}
     assert mine.keys() == metrics.keys() and "ledger/gradient_steps" in mine
@@ -63,6 +72,11 @@ def test_run_directory_contents_and_results_table(tmp_path):
     bc = {r["metric"]: r["value"] for r in rows if r["method"] == "bc"}
     assert bc["ledger/kl_to_reference_nats"] == pytest.approx(0.0, abs=1e-5)
     assert mine["ledger/kl_to_reference_nats"] > 0.01
+    # claims.json is computed in the results step, from the table just written
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims == json.loads(json.dumps(claims_json(claims_frame(table))))
+    assert [c["claim"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 10)]
+    assert {c["verdict"] for c in claims["claims"]} <= {"supported", "contradicted", "inconclusive"}
 
 
 def test_same_spec_and_seed_give_same_metrics(tmp_path):
@@ -177,3 +191,26 @@ def test_resume_with_a_method_removed_reports_exactly_the_current_runs(tmp_path)
     page = write_report(tmp_path).read_text()
     assert "boom at seed 0" not in page and "test-explodes" not in page  # the old run is on disk, not reported
     assert (tmp_path / "runs" / "glitchgrid-teleport__test-explodes__seed0").is_dir()
+
+
+def test_swept_runs_carry_their_settings_so_a_phase_diagram_is_one_group_by(tmp_path):
+    """Two swept task options x two swept budgets: the metadata columns index every cell."""
+    spec = parse_spec({
+        "name": "sw", "seeds": [0, 1],
+        "tasks": [{"id": "glitchgrid-teleport", "options": {"reward": "sparse", "reference_episodes": 20},
+                   "sweep": {"summit_distance": [2, 4]}}],
+        "methods": [{"id": "bc", "hyperparameters": TINY, "sweep": {"budgets.gradient_steps": [2, 5]}}],
+        "budgets": {"gradient_steps": 2, "eval_episodes": 2},
+        "measurements": ["capability"],
+    })
+    outcome = run_experiment(spec, tmp_path, workers=1)
+    assert all(r.status == "ok" for r in outcome.results) and len(outcome.results) == 8
+    frame = pq.read_table(tmp_path / "results.parquet").to_pandas()
+    steps = frame[frame.metric == "ledger/gradient_steps"]
+    assert (steps["value"] == steps["budget.gradient_steps"]).all()  # each run trained with its own budget
+    cells = steps.groupby(["task.sparsity_bits", "budget.gradient_steps"])["seed"].count()
+    assert len(cells) == 4 and (cells == 2).all()  # 2 sparsities x 2 budgets, 2 seeds each
+    bits = sorted(frame["task.sparsity_bits"].unique())
+    assert len(bits) == 2 and 0 < bits[0] < bits[1]  # farther summit: rarer for a random walker
+    assert set(frame.method) == {"bc-gradient_steps=2", "bc-gradient_steps=5"}
+    assert set(frame.task) == {"glitchgrid-teleport-summit_distance=2", "glitchgrid-teleport-summit_distance=4"}

@@ -96,3 +96,20 @@ def test_schedule_without_pi_ref_in_the_batch_runs_everything():
     runs = expand(_spec([{"id": "bc"}, {"id": "condition"}]))
     schedule = Schedule(runs[1:])
     assert len([schedule.next_ready() for _ in range(3)]) == 3
+
+
+def test_per_method_budgets_reach_the_runs_and_pi_ref_keeps_its_own():
+    runs = expand(_spec([{"id": "bc", "hyperparameters": TINY},
+                         {"id": "ppo", "budgets": {"env_steps": 512}, "sweep": {"budgets.gradient_steps": [7, 9]}}],
+                        seeds=(0,), budgets={"gradient_steps": 5}))
+    by_name = {r.method_name: r for r in runs}
+    assert by_name["bc"].budgets["env_steps"] == 0 and by_name["bc"].budgets["gradient_steps"] == 5
+    assert by_name["ppo-gradient_steps=7"].budgets == {"env_steps": 512, "gradient_steps": 7, "eval_episodes": 20}
+    assert by_name["ppo-gradient_steps=9"].budgets["gradient_steps"] == 9
+    assert all(r.reference == "glitchgrid-teleport__bc__seed0" for r in runs) and len(runs) == 3
+
+
+def test_a_bc_entry_with_other_budgets_than_the_reference_entry_is_not_pi_ref():
+    runs = expand(_spec([{"id": "bc", "budgets": {"gradient_steps": 3}}], seeds=(0,), reference={"id": "bc"}))
+    assert [r.method_name for r in runs] == ["reference", "bc"]
+    assert runs[0].budgets["gradient_steps"] == 1000 and runs[1].budgets["gradient_steps"] == 3

@@ -95,3 +95,75 @@ def test_file_errors(tmp_path):
     scalar.write_text("3\n")
     with pytest.raises(UserError, match="must be a mapping"):
         load_spec(scalar)
+
+
+SWEPT = dict(GOOD, tasks=[{"id": "glitchgrid-teleport", "options": {"reward": "sparse"},
+                           "sweep": {"summit_distance": [2, 5]}}],
+             methods=[{"id": "bc"},
+                      {"id": "kl-finetune", "budgets": {"env_steps": 64},
+                       "sweep": {"beta": [0.01, 1], "budgets.gradient_steps": ["1e1", 20.0]}}])
+
+
+def test_sweeps_expand_to_the_product_with_labelled_entries():
+    spec = parse_spec(SWEPT)
+    assert [t.name for t in spec.tasks] == ["glitchgrid-teleport-summit_distance=2",
+                                            "glitchgrid-teleport-summit_distance=5"]
+    assert [t.options for t in spec.tasks] == [{"reward": "sparse", "summit_distance": 2},
+                                               {"reward": "sparse", "summit_distance": 5}]
+    kl = spec.methods[1:]
+    assert [m.name for m in kl] == [f"kl-finetune-beta={b}-gradient_steps={g}"
+                                    for b in (0.01, 1) for g in (10, 20)]
+    assert [m.hyperparameters["beta"] for m in kl] == [0.01, 0.01, 1, 1]
+    assert [m.budgets for m in kl] == [{"env_steps": 64, "gradient_steps": g} for g in (10, 20, 10, 20)]
+    assert all(not e.sweep for e in [*spec.tasks, *spec.methods])
+    # the expanded spec re-parses to itself (experiment.json is the expanded spec)
+    assert parse_spec(spec.model_dump()) == spec
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: d["tasks"][0]["sweep"].update(summit_distance=[2, "far"]),
+         "spec: tasks[0].sweep.summit_distance[1]:"),
+        (lambda d: d["tasks"][0]["sweep"].update(colour=[1]), "spec: tasks[0].sweep.colour[0]: unknown key"),
+        (lambda d: d["tasks"][0]["sweep"].update(summit_distance=[]), "spec: tasks[0].sweep.summit_distance:"),
+        (lambda d: d["methods"][1]["sweep"].update(beta=[0.1, -1]), "spec: methods[1].sweep.beta[1]:"),
+        (lambda d: d["methods"][1]["sweep"].update({"budgets.env_steps": [1.5]}),
+         "spec: methods[1].sweep.budgets.env_steps[0]:"),
+        (lambda d: d["methods"][1]["sweep"].update({"budgets.steps": [1]}),
+         "spec: methods[1].sweep.budgets.steps: unknown budget"),
+        (lambda d: d["methods"][1]["budgets"].update(env_steps=True), "spec: methods[1].budgets.env_steps:"),
+        (lambda d: d["methods"][1]["budgets"].update(speed=1), "spec: methods[1].budgets.speed: unknown key"),
+        (lambda d: d.update(reference={"id": "bc", "sweep": {"lr": [0.1]}}), "spec: reference.sweep:"),
+        (lambda d: d["methods"].append({"id": "bc", "name": "kl-finetune-beta=1-gradient_steps=10"}),
+         "duplicate name 'kl-finetune-beta=1-gradient_steps=10'"),
+    ],
+)
+def test_bad_sweeps_name_the_path(mutate, expected):
+    data = yaml.safe_load(yaml.safe_dump(SWEPT))
+    mutate(data)
+    with pytest.raises(UserError) as err:
+        parse_spec(data)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_budgets_accept_whole_numbers_in_scientific_notation_only():
+    assert parse_spec(dict(GOOD, budgets={"env_steps": "1e4"})).budgets.env_steps == 10_000
+    assert parse_spec(dict(GOOD, budgets={"env_steps": 2e5})).budgets.env_steps == 200_000
+    with pytest.raises(UserError, match="budgets.env_steps"):
+        parse_spec(dict(GOOD, budgets={"env_steps": "lots"}))
+
+
+def test_research_specs_default_to_five_seeds_and_32_episodes_per_level():
+    """Every spec under specs/ except the demo is a research spec (issue 11's statistics floor)."""
+    from pathlib import Path
+
+    from metatoken.experiments.spec import method_budgets
+
+    research = [p for p in (Path(__file__).resolve().parents[2] / "specs").glob("*.yaml") if p.stem != "demo"]
+    assert research
+    for path in research:
+        spec = load_spec(path)
+        assert len(spec.seeds) >= 5, path.name
+        assert all(method_budgets(spec, m)["eval_episodes"] >= 32 for m in spec.methods), path.name

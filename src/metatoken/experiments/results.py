@@ -1,15 +1,24 @@
 """The results store: one long-format Parquet file per experiment, and the runs it covers.
 
-Columns: experiment, task, method, seed, metric, value. Readable with pandas, polars or duckdb.
-It holds exactly the grid runs of the experiment's current spec (experiment.json): run
-directories of runs no longer in the spec, and pi_ref runs the grid does not contain, are
-left out.
+Columns: experiment, task, method (the entry's label), seed, metric, value, then the run's
+metadata, one value per run repeated on each of its rows: method_id, task_id, `task.<option>`
+for every task option, `task.sparsity_bits` (exact on tables-backed tasks, NaN elsewhere),
+`hp.<name>` for every hyperparameter set in the spec and `budget.<name>` for every budget.
+A metadata column a run does not set is null. Numeric metadata is float64, other values strings.
+A phase diagram is one group-by (e.g. over `task.sparsity_bits` and `budget.env_steps`).
+Readable with pandas, polars or duckdb. It holds exactly the grid runs of the experiment's
+current spec (experiment.json): run directories of runs no longer in the spec, and pi_ref runs
+the grid does not contain, are left out.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -20,7 +29,37 @@ from metatoken.experiments.spec import parse_spec
 SCHEMA = pa.schema([
     ("experiment", pa.string()), ("task", pa.string()), ("method", pa.string()),
     ("seed", pa.int64()), ("metric", pa.string()), ("value", pa.float64()),
+    ("method_id", pa.string()), ("task_id", pa.string()),
 ])
+META_PREFIXES = ("task.", "hp.", "budget.")  # the per-run metadata columns after SCHEMA's
+SPARSITY_COLUMN = "task.sparsity_bits"
+
+
+def sparsity_bits(task_id: str, options: dict[str, Any]) -> float:
+    """-log2 P(a uniform-random policy finds the sparse reward), exact where the task has tables, else NaN."""
+    from metatoken.envs import make_task
+    from metatoken.envs.sparsity import exact_sparsity
+
+    exact = exact_sparsity(make_task(task_id, options))
+    return math.nan if exact is None else float(exact.reward.bits)
+
+
+def run_metadata(spec: dict[str, Any], sparsity: float) -> dict[str, Any]:
+    """A run's metadata columns (task options, sparsity, hyperparameters, budgets) from its spec.json."""
+    meta: dict[str, Any] = {f"task.{k}": v for k, v in spec["task_options"].items()}
+    meta[SPARSITY_COLUMN] = sparsity
+    meta.update({f"hp.{k}": v for k, v in spec["hyperparameters"].items()})
+    meta.update({f"budget.{k}": v for k, v in spec["budgets"].items()})
+    return meta
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """float64 when every set value is a number (bools excluded), else strings (JSON for containers)."""
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    text = [None if v is None else (v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for v in values]
+    return pa.array(text, pa.string())
 
 
 def current_runs(out_dir: Path, grid_only: bool = True) -> list[RunSpec]:
@@ -38,12 +77,17 @@ def current_run_dirs(out_dir: Path, grid_only: bool = True) -> list[rundir.RunDi
 
 
 def gather(out_dir: Path) -> pa.Table:
-    """Read every complete current run's metrics into the long table."""
-    rows = {name: [] for name in SCHEMA.names}
+    """Read every complete current run's metrics and metadata into the long table."""
+    rows: dict[str, list] = {name: [] for name in SCHEMA.names}
+    metas: list[dict[str, Any]] = []
+    sparsity: dict[str, float] = {}  # per task label: one computation per task variant
     for run_dir in current_run_dirs(out_dir):
         if not run_dir.is_complete():
             continue
         spec, metrics = run_dir.read_spec(), run_dir.read_metrics()
+        if spec["task_name"] not in sparsity:
+            sparsity[spec["task_name"]] = sparsity_bits(spec["task_id"], spec["task_options"])
+        meta = run_metadata(spec, sparsity[spec["task_name"]])
         for metric in sorted(metrics):
             rows["experiment"].append(spec["experiment"])
             rows["task"].append(spec["task_name"])
@@ -51,7 +95,14 @@ def gather(out_dir: Path) -> pa.Table:
             rows["seed"].append(int(spec["seed"]))
             rows["metric"].append(metric)
             rows["value"].append(float(metrics[metric]))
-    return pa.table(rows, schema=SCHEMA)
+            rows["method_id"].append(spec["method_id"])
+            rows["task_id"].append(spec["task_id"])
+            metas.append(meta)
+    table = pa.table(rows, schema=SCHEMA)
+    names = sorted({k for m in metas for k in m}, key=lambda k: (META_PREFIXES.index(k.split(".")[0] + "."), k))
+    for name in names:
+        table = table.append_column(name, _column([m.get(name) for m in metas]))
+    return table
 
 
 def failures(out_dir: Path) -> list[tuple[str, str]]:
@@ -59,9 +110,25 @@ def failures(out_dir: Path) -> list[tuple[str, str]]:
     return [(d.run_id, d.read_error()) for d in current_run_dirs(out_dir, grid_only=False) if d.is_failed()]
 
 
+def claims_frame(table: pa.Table) -> pd.DataFrame:
+    """The results table as the claims read it: `method` is the method id, the entry's label is `label`."""
+    return table.to_pandas().rename(columns={"method": "label"}).rename(columns={"method_id": "method"})
+
+
+def write_claims(out_dir: Path, table: pa.Table) -> Path:
+    """Write out_dir/claims.json (C1-C9 from the results table, docs/CLAIMS.md) and return its path."""
+    from metatoken.evidence.claims import claims_json
+
+    path = rundir.ExperimentDir(Path(out_dir)).claims
+    rundir.write_json(path, claims_json(claims_frame(table)))
+    return path
+
+
 def write_results(out_dir: Path) -> Path:
-    """Write out_dir/results.parquet atomically and return its path."""
+    """Write out_dir/results.parquet atomically, then claims.json from it; return the results' path."""
     path = rundir.ExperimentDir(Path(out_dir)).results
+    table = gather(out_dir)
     with rundir.atomic_file(path) as tmp:
-        pq.write_table(gather(out_dir), tmp)
+        pq.write_table(table, tmp)
+    write_claims(out_dir, table)
     return path

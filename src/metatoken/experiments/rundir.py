@@ -5,6 +5,7 @@
     <out>/runs/<run id>/           one run: spec.json plus either a result or a failure
     <out>/runs/.checkpoints/       training checkpoints of unfinished runs (experiments/checkpoints.py)
     <out>/results.parquet          one row per run × metric (experiments/results.py)
+    <out>/claims.json              claims C1-C9 computed from results.parquet (experiments/results.py)
     <out>/report.html              the self-contained report (report/html.py)
 
 A run directory is built under a temporary name (`runs/.<run id>.<random>`) and renamed into
@@ -28,7 +29,7 @@ from typing import Any
 from metatoken.errors import UserError
 
 EXPERIMENT, RUNS, DATASETS = "experiment.json", "runs", "datasets"
-RESULTS, REPORT = "results.parquet", "report.html"
+RESULTS, REPORT, CLAIMS = "results.parquet", "report.html", "claims.json"
 SPEC, METRICS, ERROR, LEDGER = "spec.json", "metrics.json", "error.json", "ledger.json"
 ROLLOUTS, POLICY, TENSORBOARD = "rollouts.parquet", "policy", "tensorboard"
 FILMSTRIP = "filmstrip.png"  # frames of one evaluation episode (top commanded level), for the report
@@ -120,6 +121,7 @@ class ExperimentDir:
     datasets = property(lambda self: Path(self.root) / DATASETS)
     results = property(lambda self: Path(self.root) / RESULTS)
     report = property(lambda self: Path(self.root) / REPORT)
+    claims = property(lambda self: Path(self.root) / CLAIMS)
 
     def run(self, run_id: str) -> RunDir:
         return RunDir(self.runs / run_id)

@@ -1,4 +1,4 @@
-"""The runner: spec -> reference data -> runs (pi_ref's first) -> results.parquet.
+"""The runner: spec -> reference data -> runs (pi_ref's first) -> results.parquet -> claims.json.
 
 The report is not the runner's business: the CLI asks for it once the runner returns.
 """

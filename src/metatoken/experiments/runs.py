@@ -2,7 +2,7 @@
 
 pi_ref is an ordinary run: the spec's `reference` method entry (default: its first `bc`
 entry, else `bc` with default hyperparameters) trained on the task at seed
-`seeds.REFERENCE_TRAIN_SEED` with the spec's budgets. When the grid already holds that run
+`seeds.REFERENCE_TRAIN_SEED` with its budgets (the spec's, or the entry's own). When the grid already holds that run
 (same method, hyperparameters, budgets and seed), the grid run *is* pi_ref; otherwise one
 extra run, `<task>__reference__seed0`, is scheduled and kept out of the results. Every run
 names its pi_ref's run id, and the backends start a run only once its pi_ref has finished.
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from metatoken import seeds
-from metatoken.experiments.spec import REFERENCE_NAME, ExperimentSpec, MethodSpec
+from metatoken.experiments.spec import REFERENCE_NAME, ExperimentSpec, MethodSpec, method_budgets
 from metatoken.text.integration import is_text_task
 
 
@@ -86,31 +86,31 @@ def exact_beta(spec: ExperimentSpec) -> float:
     return next((float(m.hyperparameters.get("beta", 0.1)) for m in spec.methods if m.id == "kl-finetune"), 0.1)
 
 
-def _same_training(a: RunSpec, method: MethodSpec) -> bool:
+def _same_training(a: RunSpec, method: MethodSpec, budgets: dict[str, int]) -> bool:
     return (a.method_id == method.id and a.hyperparameters == dict(method.hyperparameters)
-            and a.seed == seeds.REFERENCE_TRAIN_SEED)
+            and a.budgets == budgets and a.seed == seeds.REFERENCE_TRAIN_SEED)
 
 
 def expand(spec: ExperimentSpec) -> list[RunSpec]:
     """Every run to execute: per task, pi_ref's run first when the grid lacks it, then the grid
     in a stable order (methods, then seeds)."""
     ref_method = reference_method(spec)
+    ref_budgets = method_budgets(spec, ref_method)
     runs: list[RunSpec] = []
     for t in spec.tasks:
         common = {"experiment": spec.name, "task_name": t.name, "task_id": t.id, "task_options": dict(t.options),
-                  "budgets": spec.budgets.model_dump(), "measurements": list(spec.measurements),
-                  "exact_beta": exact_beta(spec)}
+                  "measurements": list(spec.measurements), "exact_beta": exact_beta(spec)}
         grid = [RunSpec(method_name=m.name, method_id=m.id, hyperparameters=dict(m.hyperparameters), seed=seed,
-                        **common)
+                        budgets=method_budgets(spec, m), **common)
                 for m in spec.methods for seed in spec.seeds]
         if is_text_task(t.id):  # each text run pretrains (or loads) its own pi_ref: nothing to wait for
             runs += grid
             continue
-        ref = next((r for r in grid if _same_training(r, ref_method)), None)
+        ref = next((r for r in grid if _same_training(r, ref_method, ref_budgets)), None)
         if ref is None:
             ref = RunSpec(method_name=REFERENCE_NAME, method_id=ref_method.id,
                           hyperparameters=dict(ref_method.hyperparameters), seed=seeds.REFERENCE_TRAIN_SEED,
-                          in_grid=False, **common)
+                          budgets=ref_budgets, in_grid=False, **common)
             grid.insert(0, ref)
         ref = replace(ref, reference=ref.run_id)
         runs += [ref if r.run_id == ref.run_id else

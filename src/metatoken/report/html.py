@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from metatoken.experiments import rundir
-from metatoken.report import figures, filmstrips
+from metatoken.report import evidence, evidence_figures, figures, filmstrips
 from metatoken.report.tables import ExperimentData, load_experiment
 from metatoken.stats import bootstrap_ci
 
@@ -31,6 +31,7 @@ table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left} img{max-width:100%}
 .ci{color:#777;font-size:.8em} .fail{color:#b00}
+.verdict-supported{color:#060;font-weight:600} .verdict-contradicted{color:#b00;font-weight:600}
 """
 
 
@@ -71,7 +72,17 @@ def _figure(uri: str | None, caption: str) -> str:
     return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
 
 
-def render(data: ExperimentData) -> str:
+def _evidence_figure(drawn: tuple[str | None, str]) -> str:
+    """A figure, or the one-line note saying why its inputs are absent."""
+    uri, caption = drawn
+    if uri is None:
+        return f"<p class='ci'>{html.escape(caption)}</p>"
+    text = html.escape(caption)
+    return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
+
+
+def render(data: ExperimentData, claims: list[dict] | None = None, runs=None) -> str:
+    """The report page: summary, claims, comparisons, figures, filmstrips and every metric."""
     spec = data.spec
     parts = [
         f"<h1>metatoken report: {html.escape(data.name)}</h1>",
@@ -89,6 +100,17 @@ def render(data: ExperimentData) -> str:
     for task in data.tasks:
         parts.append(f"<h3>{html.escape(task)}</h3>" + _table(data, task, SUMMARY))
     parts += [
+        "<h2>Claims</h2>",
+        evidence.claims_section(claims),
+        "<h2>Probability of improvement</h2>",
+        evidence.poi_section(data),
+        "<h2>Spookiness at matched capability</h2>",
+        *(("<p class='ci'>No per-run table was given to the report.</p>",) if runs is None else (
+            _evidence_figure(evidence_figures.matched_capability_figure(runs)),
+            "<h2>Phase diagram</h2>",
+            _evidence_figure(evidence_figures.phase_heatmaps(runs)),
+            "<h2>Noise or intent</h2>",
+            _evidence_figure(evidence_figures.entropy_figure(runs)))),
         "<h2>Capability</h2>",
         _figure(figures.metric_bars(data, "capability/normalized_return", "normalised return"),
                 "Capability: normalised return at the top commanded level (IQM, 95% CI)."),
@@ -123,7 +145,8 @@ def write_report(out_dir: Path) -> Path:
 
     path = rundir.ExperimentDir(Path(out_dir)).report
     data = load_experiment(out_dir)
-    page = text_page(data, Path(out_dir)) if is_text_experiment(data) else render(data)
+    page = text_page(data, Path(out_dir)) if is_text_experiment(data) else \
+        render(data, evidence.load_claims(out_dir), evidence_figures.runs_table(out_dir))
     with rundir.atomic_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
