@@ -16,10 +16,10 @@ a reader can see them all at once. The constants are the values the lab has alwa
 | an auxiliary generator inside a method | `run seed + 1` |
 | `metatoken probe` behaviour b (env i: + i) | `2_000_000 + probe seed * 1_000_003 + b * 10_007` |
 | text: pretraining batch j (samples from p0) | `TEXT_PRETRAIN_OFFSET + run seed * 100_003 + j` |
-| text: a recipe's labelled corpus batch j (samples from p0; j = 0 calibrates) | `TEXT_CORPUS_OFFSET + run seed * 100_003 + j` |
+| text: a recipe's labelled corpus batch j (j = 0 calibrates) | `TEXT_CORPUS_OFFSET + seed * 100_003 + j` |
 | text: a recipe's own samples (policy gradient, DPO pairs' labels) | torch generator `auxiliary(run seed)` |
 | text: sampled KL estimators and sampled metrics | torch generator `evaluation(run seed)` |
-| a measurement's bootstrap or subsample, use u (fixed: the rollouts already carry the run's randomness) | `MEASUREMENT_SEED_OFFSET + u` |
+| a measurement's bootstrap or subsample, use u (fixed) | `MEASUREMENT_SEED_OFFSET + u` |
 """
 
 from __future__ import annotations

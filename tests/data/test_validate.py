@@ -74,7 +74,8 @@ def test_each_problem_is_named(pendulum):
 
 def test_spaces_must_match_the_task(pendulum, grid_task, grid_dataset):
     task, data = pendulum
-    assert "observation space Box(0.0, 1.0, (2,), float32) does not match" in _error(Dataset(grid_dataset.episodes, grid_dataset.observation_space,
+    assert "observation space Box(0.0, 1.0, (2,), float32) does not match" in _error(Dataset(
+        grid_dataset.episodes, grid_dataset.observation_space,
                                                           grid_dataset.action_space), task)
     assert "action space Box" in _error(Dataset(data.episodes, grid_task.make_env().observation_space,
                                                 data.action_space), grid_task)

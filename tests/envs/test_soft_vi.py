@@ -43,7 +43,7 @@ def enumerated(P, R, ref, start, policy, beta):
 
 
 def tilt(P, R, ref, start, beta, horizon):
-    """The trajectory-level tilt P_ref(tau) exp(R(tau) / beta): its log-partition x beta and its first actions (S, A)."""
+    """The trajectory-level tilt P_ref(tau) exp(R(tau) / beta): its log-partition x beta and first actions (S, A)."""
     states, actions = trajectories(R.shape[0], R.shape[1], horizon)
     s, a, s2 = states[:, :-1], actions, states[:, 1:]
     w = start[states[:, 0]] * np.prod(ref[s, a] * P[s, a, s2], 1) * np.exp(R[s, a].sum(1) / beta)  # (M,)

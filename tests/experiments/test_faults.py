@@ -21,7 +21,8 @@ TINY = {"d_model": 16, "n_layers": 1, "context": 4}
 # two tasks, so two independent pi_ref runs train side by side in two workers
 SPEC = {
     "name": "faults", "seeds": [0],
-    "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}", "options": {"summit_distance": d, "reference_episodes": 20}}
+    "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}",
+               "options": {"summit_distance": d, "reference_episodes": 20}}
               for d in (4, 5)],
     "methods": [{"id": "bc", "hyperparameters": TINY}],
     "budgets": {"gradient_steps": 150, "eval_episodes": 2},

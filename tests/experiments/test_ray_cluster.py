@@ -29,7 +29,8 @@ EXE = Path(sys.executable).with_name("metatoken")
 TINY = {"d_model": 16, "n_layers": 1, "context": 4}
 SPEC = {
     "name": "cluster", "seeds": [0],
-    "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}", "options": {"summit_distance": d, "reference_episodes": 20}}
+    "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}",
+               "options": {"summit_distance": d, "reference_episodes": 20}}
               for d in (4, 5)],
     "methods": [{"id": "bc", "hyperparameters": TINY}],
     "budgets": {"gradient_steps": 150, "eval_episodes": 2},

@@ -73,7 +73,8 @@ def test_attribution_is_exact_on_disjoint_coordinates():
         shares.after_step()
         moved_a += float((a.detach() - before[0]).abs().sum())
         moved_b += float((b.detach() - before[1]).abs().sum())
-    assert shares.shares()["reward"] == pytest.approx(moved_a / (moved_a + moved_b), rel=1e-6)  # float32 weights, float64 sums
+    # float32 weights, float64 sums
+    assert shares.shares()["reward"] == pytest.approx(moved_a / (moved_a + moved_b), rel=1e-6)
     assert 0.2 < shares.shares()["reward"] < 0.8  # Adam equalises step sizes despite a 1e5 gradient ratio
 
 

@@ -25,7 +25,8 @@ def test_cached_step_equals_window_forward(head, act_dim):
     model, B, T, K = _model(head, act_dim), 3, 17, 5  # T > 3K: the ring buffer wraps three times
     g = torch.Generator().manual_seed(0)
     obs, cond = torch.randn(B, T, 4, generator=g), torch.randn(B, T, 2, generator=g)
-    prev = torch.randint(0, act_dim, (B, T), generator=g) if head == "categorical" else torch.randn(B, T, act_dim, generator=g)
+    prev = (torch.randint(0, act_dim, (B, T), generator=g) if head == "categorical"
+            else torch.randn(B, T, act_dim, generator=g))
     ts = torch.arange(T).repeat(B, 1)
     cache, worst = model.init_cache(B), 0.0
     with torch.no_grad():

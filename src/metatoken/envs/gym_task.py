@@ -97,7 +97,9 @@ class GymTask(Task):
                             wrappers=self._wrappers(), **self.env_kwargs, **self._limit(), **render)
 
     def encode(self, dataset: Dataset) -> Dataset:
-        """A user dataset in the env's raw spaces -> the spaces `make_env` shows (one-hot); ValueError if it cannot be."""
+        """A user dataset in the env's raw spaces -> the spaces `make_env` shows (one-hot).
+
+        ValueError if it cannot be."""
         if not (self.one_hot and isinstance(dataset.observation_space, gym.spaces.Discrete)):
             return dataset  # anything else is left for validation to compare with the env
         space = dataset.observation_space

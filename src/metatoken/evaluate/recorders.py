@@ -58,7 +58,8 @@ class Recorder:
 
     def frame(self, t: int, draw: Callable[[], np.ndarray], last: bool) -> None:
         """With `play(..., render=True)`: env 0 after t steps (t = 0 right after reset); `draw()` renders
-        its picture (only when called: drawing every step of a long episode is costly); `last` marks env 0's final step."""
+        its picture (only when called: drawing every step of a long episode is costly); `last`
+        marks env 0's final step."""
 
 
 def _audit(info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:

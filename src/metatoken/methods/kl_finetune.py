@@ -1,4 +1,4 @@
-"""`kl-finetune`: pretrain a `bc` or `condition` predictor, then maximise E[sum_t r_t] - beta * KL(pi || pi_base) online.
+"""`kl-finetune`: pretrain bc or condition, then maximise E[sum_t r_t] - beta * KL(pi || pi_base) online.
 
 The base is pretrained for the same gradient budget as `bc` (`budget.gradient_steps`, unless
 `pretrain_steps` says otherwise), so "RL" is not confounded with "less supervised training".
@@ -49,8 +49,10 @@ from metatoken.models.train import fit_predictor
 class KLFinetuneParams(ConditionParams):
     base: Literal["bc", "condition"] = "bc"
     beta: float = Field(0.1, ge=0, description="weight of KL(pi || pi_base) in the score")
-    pretrain_steps: int | None = Field(None, ge=1, description="supervised steps first; None = the whole gradient budget, as bc")
-    finetune_steps: int = Field(100, ge=0, description="policy-gradient updates after pretraining (while env steps last)")
+    pretrain_steps: int | None = Field(None, ge=1,
+                                       description="supervised steps first; None = the whole gradient budget, as bc")
+    finetune_steps: int = Field(100, ge=0,
+                                description="policy-gradient updates after pretraining (while env steps last)")
     groups: int = Field(2, ge=1, description="start states per iteration")
     k: int = Field(4, ge=2, description="episodes per group (RLOO)")
     steps_per_episode: int = Field(32, ge=1, description="steps per episode in the gradient estimate")
@@ -91,7 +93,8 @@ class KLFinetune:
                 break  # the remaining budget cannot finish a group
             loss_r, loss_k, info = kl_regularised_terms(model, groups, p.beta, p.steps_per_episode, rng)
             g_r = torch.autograd.grad(loss_r, params, allow_unused=True, retain_graph=True)
-            g_k = torch.autograd.grad(loss_k, params, allow_unused=True) if loss_k.requires_grad else [None] * len(params)
+            g_k = (torch.autograd.grad(loss_k, params, allow_unused=True) if loss_k.requires_grad
+                   else [None] * len(params))
             for q, a, b in zip(params, g_r, g_k):
                 q.grad = a if b is None else (b if a is None else a + b)
             norm = grad_norm([q.grad for q in params])

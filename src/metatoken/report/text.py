@@ -219,7 +219,8 @@ def _table(data: ExperimentData, task: str, targets: dict[str, str], options: di
 
 
 def _fig(uri: str, caption: str) -> str:
-    return f"<figure><img src='{uri}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
+    text = html.escape(caption)
+    return f"<figure><img src='{uri}' alt='{text}'><figcaption>{text}</figcaption></figure>"
 
 
 def text_section(data: ExperimentData, out_dir: Path) -> str:

@@ -3,9 +3,9 @@
 | target | distribution | reached by |
 |---|---|---|
 | `tilted(logp0, r, beta)` | pi*_beta = p0 exp(r / beta) / Z | KL-regularised RL (max E r - beta KL(pi || p0)), RWR |
-| `bayes_conditioned(logp0, r, beta)` | p(x given "good") with P(good given x) = exp((r - r_max) / beta) | conditional training, Bayesian scheme |
+| `bayes_conditioned(logp0, r, beta)` | p(x given good), P(good given x) = exp((r - r_max) / beta) | conditioning |
 | `mixture_equilibrium(logp0, r, lam)` | pi_lam = p0 / (mu - lam r), mu by normalisation | pretraining loss + lam x RL |
-| `restricted(logp0, keep)` | p0 given a set (filtering, threshold and quantile conditions) | filtering, conditional training |
+| `restricted(logp0, keep)` | p0 given a set (filtering, threshold and quantile conditions) | filtering, conditioning |
 
 The derivation of the mixture equilibrium is in docs/TEXT.md. All arithmetic is float64.
 """

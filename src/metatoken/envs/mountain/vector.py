@@ -4,7 +4,8 @@ Autoreset follows gymnasium's NEXT_STEP mode: the step after an episode ends res
 environment (the action is ignored, reward 0, not done). Environment i is seeded with
 seed + i and keeps its own generator, so its trajectories match a single `MountainEnv`
 reset with seed + i. `reset(options={"reset_mask": mask})` resets only the masked
-environments (gymnasium 1.x semantics; the SB3 adapter relies on it). Truncation at `max_episode_steps` is applied here, since gymnasium
+environments (gymnasium 1.x semantics; the SB3 adapter relies on it). Truncation at
+`max_episode_steps` is applied here, since gymnasium
 passes the limit to vector entry points instead of wrapping them in TimeLimit.
 """
 
