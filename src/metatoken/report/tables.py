@@ -44,7 +44,8 @@ def _read_parquet(path: Path) -> dict:
     try:
         return pq.read_table(path).to_pydict()
     except (OSError, pa.ArrowException) as err:
-        raise UserError(f"{path}: cannot read ({str(err).strip().splitlines()[0] if str(err).strip() else err})") from None
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{path}: cannot read ({first})") from None
 
 
 def load_experiment(out_dir: Path) -> ExperimentData:
