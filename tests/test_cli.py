@@ -104,6 +104,23 @@ def test_missing_files_and_unknown_ids(tmp_path):
     assert "unknown task id 'nope'" in _one_line_exit_2(cli("collect", "nope", "--out", tmp_path))
 
 
+@pytest.mark.parametrize(
+    "args, expected",
+    [(["run", "specs/demo.yaml", "--backend", "slurm"], "'--backend': Value error, 'slurm' is not one of"),
+     (["run", "specs/demo.yaml", "--colour", "red"], "No such option: --colour"),
+     (["run"], "Missing argument 'spec'"),
+     (["frobnicate"], "No such command 'frobnicate'")],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, expected):
+    """Click's usage errors come out like a UserError: one `error:` line, not a box with usage and hints."""
+    assert expected in _one_line_exit_2(cli(*args))
+
+
+def test_help_still_exits_0():
+    r = cli("run", "--help")
+    assert r.returncode == 0 and "--backend" in r.stdout and r.stderr == ""
+
+
 def test_list_and_version():
     r = cli("list")
     assert r.returncode == 0

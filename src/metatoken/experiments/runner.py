@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from safetensors import SafetensorError
+
 from metatoken.data.collect import reference_data
 from metatoken.data.validate import preflight
 from metatoken.envs import make_task
@@ -20,7 +22,7 @@ from metatoken.experiments.progress import make_progress
 from metatoken.experiments.results import write_results
 from metatoken.experiments.runs import RunResult, RunSpec, expand
 from metatoken.experiments.spec import ExperimentSpec
-from metatoken.models.checkpoint import CONFIG, load_model
+from metatoken.models.checkpoint import CONFIG
 from metatoken.text.integration import is_text_task
 
 
@@ -53,7 +55,18 @@ def _preflight(spec: ExperimentSpec, exp: rundir.ExperimentDir, runs: list[RunSp
         for run in runs:
             d = exp.run(run.run_id)
             if _reusable(exp, run) and (d.policy / CONFIG).is_file():
-                load_model(d.policy)  # safetensors + JSON only; a bad one is a one-line UserError
+                _check_policy_loads(d.policy)
+
+
+def _check_policy_loads(directory: Path) -> None:
+    """A reused run's saved policy (pi_ref's, for the runs measured against it) must load; safetensors + JSON only."""
+    from metatoken.evaluate.measure.reference import load_saved_policy
+
+    try:
+        load_saved_policy(directory)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:  # torch's and safetensors' messages can span many lines: the first names it
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"cannot load checkpoint {directory}: {first}") from None
 
 
 def run_experiment(spec: ExperimentSpec, out_dir: Path, workers: int | None = None, resume: bool = False,

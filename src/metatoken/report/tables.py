@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metatoken.errors import UserError
 from metatoken.experiments import rundir
 from metatoken.experiments.results import current_run_dirs, failures
 
@@ -37,11 +39,20 @@ class ExperimentData:
         return np.asarray(self.values.get(metric, {}).get((task, method), []), dtype=float)
 
 
+def _read_parquet(path: Path) -> dict:
+    """A Parquet file's columns; a corrupt or unreadable one is a one-line UserError naming it."""
+    try:
+        return pq.read_table(path).to_pydict()
+    except (OSError, pa.ArrowException) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{path}: cannot read ({first})") from None
+
+
 def load_experiment(out_dir: Path) -> ExperimentData:
     """The experiment's spec, results table, failures and each current run's rollouts."""
     exp = rundir.ExperimentDir(Path(out_dir))
     spec = exp.read_experiment()
-    table = pq.read_table(exp.results).to_pydict()
+    table = _read_parquet(exp.results)
     values: dict = defaultdict(lambda: defaultdict(list))
     for task, method, metric, value in zip(table["task"], table["method"], table["metric"],
                                            table["value"]):
@@ -52,7 +63,7 @@ def load_experiment(out_dir: Path) -> ExperimentData:
         if run_dir.rollouts.is_file():
             run = run_dir.read_spec()
             key = (run["task_name"], run["method_name"])
-            cols = pq.read_table(run_dir.rollouts).to_pydict()
+            cols = _read_parquet(run_dir.rollouts)
             rollouts[key].append({k: np.asarray(v) for k, v in cols.items()})
             if run_dir.filmstrip.is_file() and (key not in strips or run["seed"] < strips[key][0]):
                 strips[key] = (run["seed"], run_dir.filmstrip.read_bytes())
