@@ -292,7 +292,7 @@ class OfflineRL:
                 logger.progress(step, steps)
         params = sum(p.numel() for net in _modules(algo).values() for p in net.parameters())
         ledger = OfflineLedger(
-            online_env_steps=0, reward_queries=0, reward_grad_share=1.0, gradient_steps=steps,
+            online_env_steps=0, reward_queries=0, reward_update_share=1.0, gradient_steps=steps,
             wall_time_s=time.perf_counter() - start,
             train_flops=float(3 * 2 * params * self.params.batch_size * steps),  # 3 x forward, every network
             reward_labels=int(dataset.total_steps))
