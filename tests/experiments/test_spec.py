@@ -156,12 +156,16 @@ def test_budgets_accept_whole_numbers_in_scientific_notation_only():
 
 
 def test_research_specs_default_to_five_seeds_and_32_episodes_per_level():
-    """Every spec under specs/ except the demo is a research spec (issue 11's statistics floor)."""
+    """Every control spec under specs/ except the demo is a research spec (issue 11's statistics floor).
+
+    The text lab's spec is exempt: its metrics are exact sums over the enumerated support, not
+    sampled episodes, and issue 13 sets it at 3 seeds."""
     from pathlib import Path
 
     from metatoken.experiments.spec import method_budgets
 
-    research = [p for p in (Path(__file__).resolve().parents[2] / "specs").glob("*.yaml") if p.stem != "demo"]
+    research = [p for p in (Path(__file__).resolve().parents[2] / "specs").glob("*.yaml")
+                if p.stem not in ("demo", "text")]
     assert research
     for path in research:
         spec = load_spec(path)
