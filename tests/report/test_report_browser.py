@@ -37,11 +37,11 @@ def test_report_has_no_external_references(report):
     text = report.read_text()
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text)
     assert "<script" not in text.lower()
-    # capability, intended, controllability, capability vs reward queries and vs KL, and the
-    # matched-capability figure; no ppo budgets or entropy here, so the phase diagram and the
-    # entropy figure are one-line notes
-    assert text.count("src='data:image/png;base64,") == 6
-    assert "Phase diagram skipped" in text and "action entropy skipped" in text
+    # capability, intended, controllability, capability vs reward queries and vs KL, the
+    # matched-capability figure and exploit rate against action entropy (both policies score
+    # their actions); no ppo budgets here, so the phase diagram is a one-line note
+    assert text.count("src='data:image/png;base64,") == 7
+    assert "Phase diagram skipped" in text and "action entropy skipped" not in text
     # the claims table shows claims.json's nine rows, each with a computed verdict
     claims = json.loads((report.parent / "claims.json").read_text())["claims"]
     assert [f"<b>{c['claim']}</b>" in text for c in claims] == [True] * 9
@@ -59,7 +59,7 @@ def test_report_renders_in_chromium_without_fetching(report, tmp_path):
             "--virtual-time-budget=3000", "--dump-dom", report.as_uri()]
     dom = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True).stdout
     assert "metatoken report: browser" in dom
-    assert dom.count('src="data:image/png;base64,') == 6 + 3  # figures, then three filmstrips
+    assert dom.count('src="data:image/png;base64,') == 7 + 3  # figures, then three filmstrips
     assert "Controllability" in dom and "glitchgrid-teleport" in dom
     events = json.loads(netlog.read_text())["events"]
     urls = {e["params"]["url"] for e in events if "url" in e.get("params", {})}
