@@ -89,7 +89,10 @@ def test_cluster_run_survives_a_killed_ray_worker(tmp_path):
     temp_dir = tempfile.mkdtemp(prefix="/tmp/mtray")  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
     # a private HOME: Ray keeps its auth token in ~/.ray, which other clusters on this machine share
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "HOME": temp_dir}
+    # and no RAY_* variables of this process: an in-process ray.init (an earlier test) leaves
+    # RAY_AUTH_MODE=token behind, which would make `ray start` demand a token the cluster lacks
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
+           "RAY_USAGE_STATS_ENABLED": "0", "HOME": temp_dir}
     try:
         for _ in range(2):  # a port taken between choosing and binding it: choose another, once
             head = subprocess.run([str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",

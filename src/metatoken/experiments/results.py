@@ -39,7 +39,10 @@ def sparsity_bits(task_id: str, options: dict[str, Any]) -> float:
     """-log2 P(a uniform-random policy finds the sparse reward), exact where the task has tables, else NaN."""
     from metatoken.envs import make_task
     from metatoken.envs.sparsity import exact_sparsity
+    from metatoken.text.integration import is_text_task
 
+    if is_text_task(task_id):  # a text world has no env and no sparse reward to find
+        return math.nan
     exact = exact_sparsity(make_task(task_id, options))
     return math.nan if exact is None else float(exact.reward.bits)
 
