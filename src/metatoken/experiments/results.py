@@ -133,5 +133,8 @@ def write_results(out_dir: Path) -> Path:
     table = gather(out_dir)
     with rundir.atomic_file(path) as tmp:
         pq.write_table(table, tmp)
-    write_claims(out_dir, table)
+    from metatoken.text.integration import is_text_task
+
+    if not any(is_text_task(t) for t in table.column("task_id").to_pylist()):  # C1-C9 are control-side claims
+        write_claims(out_dir, table)
     return path

@@ -275,7 +275,10 @@ def parse_spec(data: Any, source: str = "spec") -> ExperimentSpec:
     from metatoken.text.integration import check_text_spec
 
     if check_text_spec(spec, source):  # text-world tasks with text recipes: validated by the text lab
-        return spec
+        try:
+            return expand_sweeps(spec)  # labels every entry, as for control specs
+        except UserError as err:
+            raise UserError(f"{source}: {err}") from None
     _check_entries(source, "tasks", "task", spec.tasks, TASKS, "options", lambda d: d.options)
     _check_entries(source, "methods", "method", spec.methods, METHODS, "hyperparameters", lambda d: d.params,
                    spec.budgets)
