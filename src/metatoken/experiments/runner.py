@@ -64,7 +64,8 @@ def _check_policy_loads(directory: Path) -> None:
 
     try:
         load_saved_policy(directory)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:  # torch's and safetensors' messages can span many lines: the first names it
+    # torch's and safetensors' messages can span many lines: the first names the problem
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"cannot load checkpoint {directory}: {first}") from None
 
