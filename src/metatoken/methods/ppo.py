@@ -108,8 +108,7 @@ class PPOMethod:
         ledger = Ledger(online_env_steps=loop.env_steps, reward_queries=loop.env_steps,
                         reward_update_share=1.0, gradient_steps=loop.gradient_steps,
                         wall_time_s=time.perf_counter() - t0, train_flops=flops)
-        policy = SB3Policy(net, p.net_arch, p.activation)
-        policy.history = loop.history  # the learning curve, for tuning scripts and tests
+        policy = SB3Policy(net, p.net_arch, p.activation, history=loop.history)
         return TrainedPolicy(policy, ledger)
 
 

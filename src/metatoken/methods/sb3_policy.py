@@ -48,9 +48,11 @@ class SB3Policy:
 
     conditioned = False
 
-    def __init__(self, policy: ActorCriticPolicy, net_arch: list[int], activation: str):
+    def __init__(self, policy: ActorCriticPolicy, net_arch: list[int], activation: str,
+                 history: list[dict[str, float]] | None = None):
         self.policy = policy.eval()
         self.net_arch, self.activation = list(net_arch), activation
+        self.history = list(history or [])  # the training curve (one row per PPO iteration); not saved
         self.discrete = isinstance(policy.action_space, spaces.Discrete)
         self._params: tuple[torch.Tensor, ...] = ()
         self.reset(1)
