@@ -163,3 +163,60 @@ def latest_training_state(slot: Path) -> tuple[dict[str, torch.Tensor], dict[str
         return load_file(str(path / STATE)), meta
     except (OSError, ValueError, SafetensorError) as exc:
         raise UserError(f"cannot load training checkpoint {path}: {exc}") from exc
+
+
+# --- declared state: nested dicts/lists of JSON values and tensors, split between the two files ---
+
+_TENSOR = "$tensor"  # a JSON placeholder {"$tensor": name} stands where a tensor was
+
+
+def split_tensors(state: Any, prefix: str) -> tuple[Any, dict[str, torch.Tensor]]:
+    """(JSON-able copy of `state` with each tensor replaced by a named placeholder, {name: tensor})."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors[path] = value.detach()
+            return {_TENSOR: path}
+        if isinstance(value, dict):
+            if _TENSOR in value:
+                raise ValueError(f"{path}: the key {_TENSOR!r} is reserved for tensor placeholders")
+            return {str(k): walk(v, f"{path}.{k}") for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(value)]
+        return value
+
+    return walk(state, prefix), tensors
+
+
+def join_tensors(state: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Undo `split_tensors`: put each placeholder's tensor back (dict keys stay strings)."""
+    if isinstance(state, dict):
+        if set(state) == {_TENSOR}:
+            if state[_TENSOR] not in tensors:
+                raise UserError(f"training checkpoint: tensor {state[_TENSOR]!r} is missing from {STATE}")
+            return tensors[state[_TENSOR]]
+        return {k: join_tensors(v, tensors) for k, v in state.items()}
+    if isinstance(state, list):
+        return [join_tensors(v, tensors) for v in state]
+    return state
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """An optimiser's state dict in a form `split_tensors` can store (parameter ids as strings)."""
+    sd = opt.state_dict()
+    return {"state": {str(pid): dict(entry) for pid, entry in sd["state"].items()}, "param_groups": sd["param_groups"]}
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Restore what `optimizer_state` captured (after a JSON round trip: ids back to ints, tuples from lists)."""
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in state["param_groups"]]
+    opt.load_state_dict({"state": {int(pid): entry for pid, entry in state["state"].items()}, "param_groups": groups})
+
+
+def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """The first field where a checkpoint's config differs from the current one, as words; '' if none."""
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            return f"{key} is {saved.get(key)!r} there, {current.get(key)!r} here"
+    return ""
