@@ -27,8 +27,8 @@ from gymnasium import spaces
 from torch import nn
 
 from metatoken.data.dataset import Dataset
-from metatoken.logger import Logger, NullLogger
 from metatoken.errors import UserError
+from metatoken.logger import Logger, NullLogger
 from metatoken.models.checkpoint import (
     active_plan,
     config_mismatch,
