@@ -152,7 +152,8 @@ class PolicyGradientTerm(TrainHooks):
         return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps, "pg_updates": self.pg_updates,
                 "batches": self.batches, "rollout_flops": self.rollout_flops, "pg_every": self.pg_every,
                 "next_collect": self.next_collect, "moved_sl": self.moved_sl, "moved_rl": self.moved_rl,
-                "probe_nll": self.probe_nll, "groups": [[_trajectory_state(t) for t in g] for g in self.groups],
+                "probe_nll": self.probe_nll,
+                "groups": [[{f.name: getattr(t, f.name) for f in fields(t)} for t in g] for g in self.groups],
                 "opt": None if self.opt is None else optimizer_state(self.opt)}
 
     def load_state(self, state: dict) -> None:
@@ -162,7 +163,7 @@ class PolicyGradientTerm(TrainHooks):
                     "moved_sl", "moved_rl"):
             setattr(self, key, state[key])
         self.probe_nll = [(int(at), nll) for at, nll in state["probe_nll"]]
-        self.groups = [[Trajectory(**_trajectory_fields(t)) for t in g] for g in state["groups"]]
+        self.groups = [[Trajectory(**t) for t in g] for g in state["groups"]]  # numpy fields come back as numpy
         if state["opt"] is not None:
             self.opt = torch.optim.Adam(list(self.policy.model.parameters()), lr=0.0)
             load_optimizer_state(self.opt, state["opt"])
@@ -195,23 +196,6 @@ class PolicyGradientTerm(TrainHooks):
         """Share of the applied update (L1 over coordinates and steps) made by the reward term."""
         total = self.moved_rl + self.moved_sl
         return self.moved_rl / total if total > 0 else 0.0
-
-
-def _trajectory_state(t: Trajectory) -> dict:
-    """An online episode as checkpoint state: tensors stay tensors, numpy arrays become tensors (dtype kept)."""
-    out = {}
-    for f in fields(t):
-        value = getattr(t, f.name)
-        out[f.name] = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-    return out
-
-
-def _trajectory_fields(state: dict) -> dict:
-    """Undo `_trajectory_state`."""
-    return {f.name: state[f.name].numpy() if f.name in _NUMPY_FIELDS else state[f.name] for f in fields(Trajectory)}
-
-
-_NUMPY_FIELDS = ("rewards", "logp", "logp_base")
 
 
 class Mixture:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -167,20 +168,23 @@ def latest_training_state(slot: Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 # --- declared state: nested dicts/lists of JSON values and tensors, split between the two files ---
 
-_TENSOR = "$tensor"  # a JSON placeholder {"$tensor": name} stands where a tensor was
+_TENSOR, _ARRAY = "$tensor", "$array"  # JSON placeholders {"$tensor": name} / {"$array": name} for arrays
 
 
 def split_tensors(state: Any, prefix: str) -> tuple[Any, dict[str, torch.Tensor]]:
-    """(JSON-able copy of `state` with each tensor replaced by a named placeholder, {name: tensor})."""
+    """(JSON-able copy of `state` with each tensor or numpy array replaced by a named placeholder, {name: tensor})."""
     tensors: dict[str, torch.Tensor] = {}
 
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, torch.Tensor):
             tensors[path] = value.detach()
             return {_TENSOR: path}
+        if isinstance(value, np.ndarray):  # numeric arrays only (an object array has no safetensors dtype)
+            tensors[path] = torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape))  # 0-d stays 0-d
+            return {_ARRAY: path}
         if isinstance(value, dict):
-            if _TENSOR in value:
-                raise ValueError(f"{path}: the key {_TENSOR!r} is reserved for tensor placeholders")
+            if _TENSOR in value or _ARRAY in value:
+                raise ValueError(f"{path}: the keys {_TENSOR!r} and {_ARRAY!r} are reserved for placeholders")
             return {str(k): walk(v, f"{path}.{k}") for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [walk(v, f"{path}.{i}") for i, v in enumerate(value)]
@@ -190,12 +194,13 @@ def split_tensors(state: Any, prefix: str) -> tuple[Any, dict[str, torch.Tensor]
 
 
 def join_tensors(state: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Undo `split_tensors`: put each placeholder's tensor back (dict keys stay strings)."""
+    """Undo `split_tensors`: put each placeholder's tensor or array back (dict keys stay strings)."""
     if isinstance(state, dict):
-        if set(state) == {_TENSOR}:
-            if state[_TENSOR] not in tensors:
-                raise UserError(f"training checkpoint: tensor {state[_TENSOR]!r} is missing from {STATE}")
-            return tensors[state[_TENSOR]]
+        if len(state) == 1 and (_TENSOR in state or _ARRAY in state):
+            name = state.get(_TENSOR, state.get(_ARRAY))
+            if name not in tensors:
+                raise UserError(f"training checkpoint: tensor {name!r} is missing from {STATE}")
+            return tensors[name] if _TENSOR in state else tensors[name].numpy()
         return {k: join_tensors(v, tensors) for k, v in state.items()}
     if isinstance(state, list):
         return [join_tensors(v, tensors) for v in state]
