@@ -1,8 +1,17 @@
-"""A retried Ray task resumes from the checkpoints of the attempt before it when its node sees the driver's."""
+"""Retries resume: a local worker's retry from the checkpoints in the driver's runs/, a Ray task's when
+its node sees the driver's checkpoint directory."""
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from metatoken.experiments import checkpoints, rundir
 from metatoken.experiments.ray_backend import _land, _reference_blob, _remote_run, pack
@@ -78,3 +87,37 @@ def test_a_task_that_cannot_see_the_drivers_directory_trains_in_its_scratch(tmp_
     assert first.status == "failed" and not (ck / "train-0").exists()
     retry, _, steps = _attempt(monkeypatch, run, *blobs, elsewhere)
     assert retry.status == "ok" and steps[0] == 1  # nothing to resume from: step 0 again
+
+
+TWO_RUNS = {**SPEC, "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}",
+                               "options": {"summit_distance": d, "reference_episodes": 20}} for d in (4, 5)],
+            "budgets": {"gradient_steps": 150, "eval_episodes": 2}}
+TIMEOUT_S = 300
+
+
+def _first_logged_step(run_dir: Path) -> int:
+    """The first gradient step the run's (last) training logged its loss at."""
+    events = EventAccumulator(str(run_dir / rundir.TENSORBOARD))
+    events.Reload()
+    return events.Scalars("losses/action_nll")[0].step
+
+
+def test_a_local_worker_killed_mid_training_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv(checkpoints.EVERY_ENV, "30")  # the spawned workers inherit it
+    out, outcome = tmp_path / "killed", []
+    thread = threading.Thread(target=lambda: outcome.append(
+        run_experiment(parse_spec(TWO_RUNS), out, workers=2, retries=1)))
+    thread.start()
+    saved = out / "runs" / rundir.CHECKPOINTS
+    deadline = time.monotonic() + TIMEOUT_S
+    while len({p.parts[-4] for p in saved.glob("*/*/train-0/step-*")}) < 2:  # both runs past a checkpoint
+        assert time.monotonic() < deadline and thread.is_alive(), "no checkpoints appeared"
+        time.sleep(0.02)
+    for worker in mp.active_children():
+        os.kill(worker.pid, signal.SIGKILL)
+    thread.join(TIMEOUT_S)
+    assert not thread.is_alive() and outcome, "the experiment did not finish"
+    assert [r.status for r in outcome[0].results] == ["ok", "ok"]
+    for r in outcome[0].results:  # logs every 25 steps: from 25 unbroken, from 50 or later after a resume
+        assert _first_logged_step(out / "runs" / r.run_id) > 25, r.run_id
+    assert not saved.exists()
