@@ -2,11 +2,18 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from metatoken.errors import UserError
-from metatoken.models.checkpoint import STATE_CONFIG, checkpointing, latest_training_state
+from metatoken.models.checkpoint import (
+    STATE_CONFIG,
+    checkpointing,
+    join_tensors,
+    latest_training_state,
+    split_tensors,
+)
 from metatoken.models.conditions import fit_condition
 from metatoken.models.sequences import SequenceSampler
 from metatoken.models.train import TrainConfig, TrainHooks, build_predictor, train_predictor
@@ -219,3 +226,18 @@ def test_tensor_hook_state_goes_to_safetensors_and_resumes_exactly(continuous_da
         resumed, _ = _train(continuous_data, _cfg(), hooks)
     _assert_same_weights(straight, resumed)
     assert torch.equal(hooks.total, straight_hooks.total)
+
+
+def test_split_and_join_keep_arrays_tensors_and_shapes(tmp_path):
+    state = {"a": np.zeros(()), "b": [np.arange(3, dtype=np.int64), torch.ones(2, dtype=torch.bool)], "c": None,
+             "d": {"e": 1.5}}
+    meta, tensors = split_tensors(state, "x")
+    assert meta == {"a": {"$array": "x.a"}, "b": [{"$array": "x.b.0"}, {"$tensor": "x.b.1"}], "c": None,
+                    "d": {"e": 1.5}}
+    back = join_tensors(json.loads(json.dumps(meta)), tensors)
+    assert isinstance(back["a"], np.ndarray) and back["a"].shape == () and back["b"][0].dtype == np.int64
+    assert back["b"][1].dtype == torch.bool and back["d"] == {"e": 1.5}
+    with pytest.raises(ValueError, match="reserved"):
+        split_tensors({"$tensor": 1}, "x")
+    with pytest.raises(UserError, match="x.a"):
+        join_tensors(meta, {})
