@@ -224,8 +224,8 @@ class PPOLoop:
                                  torch.cat(b_logp), torch.as_tensor(adv, dtype=torch.float32).reshape(-1),
                                  torch.as_tensor(ret, dtype=torch.float32).reshape(-1), self.clip_at(frac))
             self._log(stats)
-            due = self.gradient_steps // every > before // every if every > 0 else False
-            if slot is not None and every > 0 and (due or it == iterations - 1):
+            crossed = every > 0 and self.gradient_steps // every > before // every  # a multiple of `every` passed
+            if slot is not None and every > 0 and (crossed or it == iterations - 1):
                 save_training_state(slot, it + 1, *self._capture(config, obs, ep_ret))
         if self.obs_rms is not None:
             fold_obs_normalisation(self.policy, self.obs_rms.mean, np.sqrt(self.obs_rms.var + _OBS_EPS))
