@@ -2,11 +2,18 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from metatoken.errors import UserError
-from metatoken.models.checkpoint import STATE_CONFIG, checkpointing, latest_training_state
+from metatoken.models.checkpoint import (
+    STATE_CONFIG,
+    checkpointing,
+    join_tensors,
+    latest_training_state,
+    split_tensors,
+)
 from metatoken.models.conditions import fit_condition
 from metatoken.models.sequences import SequenceSampler
 from metatoken.models.train import TrainConfig, TrainHooks, build_predictor, train_predictor
@@ -98,14 +105,16 @@ def test_each_training_of_a_run_has_its_own_slot(continuous_data, tmp_path):
     assert plan.trainings == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["train-0", "train-1"]
 
 
-def test_a_checkpoint_of_another_config_is_ignored(continuous_data, tmp_path):
+def test_a_checkpoint_of_another_config_is_refused_in_one_line(continuous_data, tmp_path):
     with checkpointing(tmp_path, every=10), pytest.raises(Killed):
         _train(continuous_data, _cfg(), KillAt(12))
     other = TrainConfig(steps=STEPS, batch_size=8, lr=1e-3, warmup_steps=15, log_every=4, seed=3)
-    fresh, _ = _train(continuous_data, other)
-    with checkpointing(tmp_path, every=10):
-        resumed, _ = _train(continuous_data, other)
-    _assert_same_weights(fresh, resumed)
+    with checkpointing(tmp_path, every=10), pytest.raises(UserError) as err:
+        _train(continuous_data, other)
+    assert "\n" not in str(err.value) and "lr is 0.003 there, 0.001 here" in str(err.value)
+    with checkpointing(tmp_path, every=10) as plan:  # the same config still resumes it
+        _train(continuous_data, _cfg())
+    assert plan.trainings == 1
 
 
 def test_no_checkpoint_outside_a_checkpointing_block(continuous_data, tmp_path, monkeypatch):
@@ -178,3 +187,57 @@ def test_hooks_with_undeclared_state_train_without_checkpoints(continuous_data, 
         _train(continuous_data, _cfg(), Undeclared())
         _train(continuous_data, _cfg())
     assert plan.trainings == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["train-1"]
+
+
+class NoisyGradient(TrainHooks):
+    """Adds generator noise to the gradient every step: its generator and a running sum are tensor state."""
+
+    def __init__(self, kill_at: int = 0):
+        self.gen, self.kill_at = torch.Generator().manual_seed(5), kill_at
+        self.total = torch.zeros(())
+
+    def after_backward(self, step, model):
+        if step == self.kill_at:
+            raise Killed
+        for p in model.parameters():
+            noise = 1e-2 * torch.randn(p.shape, generator=self.gen)
+            p.grad = noise if p.grad is None else p.grad + noise
+            self.total = self.total + noise.sum()
+        return 0
+
+    def state(self):
+        return {"gen": self.gen.get_state(), "sums": [{"total": self.total}]}
+
+    def load_state(self, state):
+        self.gen.set_state(state["gen"])
+        self.total = state["sums"][0]["total"]
+
+
+def test_tensor_hook_state_goes_to_safetensors_and_resumes_exactly(continuous_data, tmp_path):
+    straight_hooks = NoisyGradient()
+    straight, _ = _train(continuous_data, _cfg(), straight_hooks)
+    with checkpointing(tmp_path, every=10), pytest.raises(Killed):
+        _train(continuous_data, _cfg(), NoisyGradient(kill_at=15))
+    tensors, meta = latest_training_state(tmp_path / "train-0")
+    assert meta["hooks"] == {"gen": {"$tensor": "hooks.gen"}, "sums": [{"total": {"$tensor": "hooks.sums.0.total"}}]}
+    assert tensors["hooks.gen"].dtype == torch.uint8
+    hooks = NoisyGradient()
+    with checkpointing(tmp_path, every=10):
+        resumed, _ = _train(continuous_data, _cfg(), hooks)
+    _assert_same_weights(straight, resumed)
+    assert torch.equal(hooks.total, straight_hooks.total)
+
+
+def test_split_and_join_keep_arrays_tensors_and_shapes(tmp_path):
+    state = {"a": np.zeros(()), "b": [np.arange(3, dtype=np.int64), torch.ones(2, dtype=torch.bool)], "c": None,
+             "d": {"e": 1.5}}
+    meta, tensors = split_tensors(state, "x")
+    assert meta == {"a": {"$array": "x.a"}, "b": [{"$array": "x.b.0"}, {"$tensor": "x.b.1"}], "c": None,
+                    "d": {"e": 1.5}}
+    back = join_tensors(json.loads(json.dumps(meta)), tensors)
+    assert isinstance(back["a"], np.ndarray) and back["a"].shape == () and back["b"][0].dtype == np.int64
+    assert back["b"][1].dtype == torch.bool and back["d"] == {"e": 1.5}
+    with pytest.raises(ValueError, match="reserved"):
+        split_tensors({"$tensor": 1}, "x")
+    with pytest.raises(UserError, match="x.a"):
+        join_tensors(meta, {})

@@ -11,12 +11,21 @@ identities, or runs that are complete) go at the next `ExperimentDir.remove_stal
 
 `METATOKEN_CHECKPOINT_EVERY` (gradient steps) overrides `TrainConfig.checkpoint_every` (250); 0 turns
 checkpoints off.
+
+Retries. The local backend's workers share the driver's `runs/`, so a retried run resumes from
+the checkpoints its dead worker wrote. A Ray task runs in a scratch directory on its node; the
+driver leaves a mark (`DRIVER_MARK`, a token naming this driver) in the run's checkpoint
+directory, and a task that can read the same mark at the same path (the driver's node, or a
+filesystem shared with it) checkpoints there, so a retry on such a node resumes. A retry on a
+node that cannot see the driver's directory starts from step 0 (same result, more time).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 from metatoken.errors import UserError
@@ -24,6 +33,7 @@ from metatoken.experiments import rundir
 from metatoken.experiments.runs import RunSpec
 
 EVERY_ENV = "METATOKEN_CHECKPOINT_EVERY"
+DRIVER_MARK = ".driver"  # in a run's checkpoint directory: the token of the driver that shares it
 
 
 def every_from_env() -> int | None:
@@ -80,3 +90,19 @@ def prune_stale(runs_dir: Path) -> list[Path]:
         _remove_if_empty(base)
     _remove_if_empty(root)
     return stale
+
+
+def mark_for_driver(directory: Path) -> str:
+    """Mark a run's checkpoint directory as this driver's; returns the token a worker must read back."""
+    token = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"  # unique per driver and call, not random
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    (Path(directory) / DRIVER_MARK).write_text(token)
+    return token
+
+
+def shared_with_driver(directory: Path, token: str) -> bool:
+    """True when this process sees the driver's checkpoint directory (its mark holds `token`)."""
+    try:
+        return (Path(directory) / DRIVER_MARK).read_text() == token
+    except OSError:  # another node without a shared filesystem: the path is absent or someone else's
+        return False

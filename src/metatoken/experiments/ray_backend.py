@@ -6,6 +6,11 @@ finished; each task unpacks them on its node, executes the run there with `execu
 returns its finished run directory as bytes, which the driver unpacks under a temporary name
 and renames into place, as the local backend does.
 metatoken must be installed, at the same version, on every node.
+
+A retried task resumes its training from the checkpoints of the attempt before it when its
+node sees the driver's `runs/.checkpoints/` (the driver's own node, or a shared filesystem):
+the task links the driver's checkpoint directory into its scratch `runs/` (experiments/
+checkpoints.py: `mark_for_driver`). On any other node a retry trains from step 0.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from metatoken.errors import UserError
-from metatoken.experiments import rundir
+from metatoken.experiments import checkpoints, rundir
 from metatoken.experiments.progress import RunProgress
 from metatoken.experiments.run_one import execute_run, record_failure
 from metatoken.experiments.runs import RunResult, RunSpec, Schedule
@@ -39,13 +44,22 @@ def unpack(blob: bytes, directory: Path) -> None:
         tar.extractall(directory, filter="data")
 
 
-def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None) -> tuple[RunResult, bytes]:
-    """Executed on a Ray worker: one run in a scratch directory, returned packed."""
+def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None,
+                shared: tuple[str, str] | None = None) -> tuple[RunResult, bytes]:
+    """Executed on a Ray worker: one run in a scratch directory, returned packed.
+
+    `shared` is (the driver's checkpoint directory for this run, its mark's token): when this
+    node sees that directory, the run checkpoints there, so a retry resumes."""
     from metatoken.plugins import load_plugins
 
     load_plugins()  # the driver's --import modules (runtime_env) and entry points
     with tempfile.TemporaryDirectory(prefix="metatoken-ray-") as scratch:
         exp = rundir.ExperimentDir(Path(scratch))
+        if shared is not None and checkpoints.shared_with_driver(Path(shared[0]), shared[1]):
+            # a link, not a copy: the scratch's cleanup removes the link and leaves the driver's files
+            local = checkpoints.for_run(exp.runs, run)
+            local.parent.mkdir(parents=True)
+            local.symlink_to(Path(shared[0]), target_is_directory=True)
         unpack(data_blob, exp.datasets)
         if reference_blob is not None:  # pi_ref's saved policy, where the KL measurement looks for it
             unpack(reference_blob, exp.run(run.reference).policy)
@@ -93,7 +107,9 @@ def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: in
         schedule, pending, results = Schedule(runs), {}, []
         while schedule or pending:
             while (run := schedule.next_ready()) is not None:
-                pending[remote.remote(run, data_ref, _reference_blob(runs_dir, run))] = run
+                ck = checkpoints.for_run(runs_dir, run).resolve()
+                shared = (str(ck), checkpoints.mark_for_driver(ck))
+                pending[remote.remote(run, data_ref, _reference_blob(runs_dir, run), shared)] = run
                 progress.start(run.run_id)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
@@ -101,6 +117,8 @@ def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: in
                 try:
                     result, blob = ray.get(ref)
                     _land(blob, runs_dir, run.run_id)
+                    if result.status == "ok":  # a task that shared the checkpoints could not drop them itself
+                        checkpoints.remove(runs_dir, run.run_id)
                 except ray.exceptions.RayError as err:  # the worker died on every attempt
                     result = record_failure(run, runs_dir, f"WorkerDied: {type(err).__name__} after "
                                                            f"{retries + 1} attempt(s)")

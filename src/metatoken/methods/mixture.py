@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import fields
 
 import numpy as np
 import torch
@@ -53,7 +54,8 @@ from metatoken.methods.base import (
     offline_use,
 )
 from metatoken.methods.bc import BCParams, bc_setup
-from metatoken.methods.online import collect, grad_norm, rloo_pg_loss
+from metatoken.methods.online import Trajectory, collect, grad_norm, rloo_pg_loss
+from metatoken.models.checkpoint import load_optimizer_state, optimizer_state
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch, SequenceSampler
 from metatoken.models.train import TrainHooks, action_nll, train_predictor
@@ -144,6 +146,27 @@ class PolicyGradientTerm(TrainHooks):
                 q.grad = g
             self.moved_rl += float(sum((q - m).abs().sum() for q, m in zip(params, mid)))
         self.pg_updates += 1
+
+    def state(self) -> dict:
+        """Counters, the RLOO generator, the held online batch and the reward term's Adam (see TrainHooks.state)."""
+        return {"rng": self.rng.bit_generator.state, "env_steps": self.env_steps, "pg_updates": self.pg_updates,
+                "batches": self.batches, "rollout_flops": self.rollout_flops, "pg_every": self.pg_every,
+                "next_collect": self.next_collect, "moved_sl": self.moved_sl, "moved_rl": self.moved_rl,
+                "probe_nll": self.probe_nll,
+                "groups": [[{f.name: getattr(t, f.name) for f in fields(t)} for t in g] for g in self.groups],
+                "opt": None if self.opt is None else optimizer_state(self.opt)}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what `state` captured; the reward term's Adam is rebuilt on the model's parameters."""
+        self.rng.bit_generator.state = state["rng"]
+        for key in ("env_steps", "pg_updates", "batches", "rollout_flops", "pg_every", "next_collect",
+                    "moved_sl", "moved_rl"):
+            setattr(self, key, state[key])
+        self.probe_nll = [(int(at), nll) for at, nll in state["probe_nll"]]
+        self.groups = [[Trajectory(**t) for t in g] for g in state["groups"]]  # numpy fields come back as numpy
+        if state["opt"] is not None:
+            self.opt = torch.optim.Adam(list(self.policy.model.parameters()), lr=0.0)
+            load_optimizer_state(self.opt, state["opt"])
 
     def on_log(self, step: int, model: nn.Module, batch: SequenceBatch, logger: Logger) -> int:
         model.eval()  # dropout off: the same windows score the same weights the same way, and no RNG is drawn

@@ -11,23 +11,52 @@ Observation normalisation keeps running statistics during training and is folded
 first layer of both networks at the end (an affine map), so the saved policy applies it
 with no extra state. Reward normalisation divides by the running std of the discounted
 return (as SB3's VecNormalize) and only shapes training.
+
+Checkpoints. Inside a `models.checkpoint.checkpointing` block (each run opens one) the loop
+writes its whole state at the first rollout boundary after every `checkpoint_every` gradient
+steps (the supervised loop's setting: `CheckpointPlan.every`, else `TrainConfig.checkpoint_every`)
+and after the last rollout: network, both Adam moments, the torch generator, the running obs and
+return moments, the running discounted return, the current observations and episode returns,
+the recent episodes, the learning curve, the counters, and the vector env's own state when it
+implements `ResumableVectorEnv` (Mountain-v1 does). A new run of the same config resumes after
+the saved rollout and reaches bit-identical weights. A generic Gymnasium vector env cannot hand
+over its state: a resumed training then re-seeds it (seed drawn from the restored generator)
+and starts fresh episodes, so the resumed run is reproducible but not the uninterrupted one;
+the iterations where that happened are listed in every later checkpoint's `env_reseeded_at`.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections import deque
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from metatoken.errors import UserError
 from metatoken.logger import Logger
 from metatoken.methods.sb3_vecenv import GymVecEnvAdapter
+from metatoken.models.checkpoint import (
+    active_plan,
+    config_mismatch,
+    join_tensors,
+    latest_training_state,
+    load_optimizer_state,
+    optimizer_state,
+    save_training_state,
+    split_tensors,
+)
+from metatoken.models.train import TrainConfig
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _OBS_EPS = 1e-8
+RECENT_EPISODES = 200  # the learning curve's episodic return averages the last this many episodes
 
 
 class RunningMoments:
@@ -112,14 +141,16 @@ class PPOLoop:
         self.heads = Heads(policy)
         self.lr_at, self.clip_at = lr_at, clip_at
         self.opt = torch.optim.Adam(policy.parameters(), lr=p.lr, eps=1e-5)
+        self.seed = seed
         self.gen = torch.Generator().manual_seed(seed)
         obs_shape = env.observation_space.shape
         self.obs_rms = RunningMoments(obs_shape) if p.normalize_obs else None
         self.ret_rms = RunningMoments(()) if p.normalize_reward else None
         self.ret = np.zeros(env.num_envs)  # (B,) discounted return so far, for reward scaling
         self.env_steps = self.gradient_steps = 0
-        self.episodes: list[tuple[float, float | None]] = []  # (return, intended) of finished episodes
+        self.episodes: deque[tuple[float, float | None]] = deque(maxlen=RECENT_EPISODES)  # (return, intended)
         self.history: list[dict[str, float]] = []  # one row per iteration (the learning curve)
+        self.env_reseeded_at: list[int] = []  # iterations a resume had to re-seed a non-resumable env at
 
     def _norm(self, obs: np.ndarray) -> torch.Tensor:
         if self.obs_rms is not None:
@@ -143,7 +174,16 @@ class PPOLoop:
         low, high = ((None, None) if self.heads.discrete else (env.action_space.low, env.action_space.high))
         obs = env.reset()
         ep_ret = np.zeros(B)  # (B,) raw return of the running episode
-        for it in range(iterations):
+        plan = active_plan()
+        slot = plan.next_slot() if plan is not None else None
+        every = plan.every if plan is not None and plan.every is not None else TrainConfig.checkpoint_every
+        config = {"params": self.p.model_dump(), "iterations": iterations, "num_envs": B, "seed": self.seed}
+        start = 0
+        saved = latest_training_state(slot) if slot is not None else None
+        if saved is not None:
+            start, obs, ep_ret = self._restore(saved, slot, config)
+        for it in range(start, iterations):
+            before = self.gradient_steps
             frac = 1.0 - it / iterations  # SB3's progress_remaining at the start of the rollout
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(frac)
@@ -184,8 +224,56 @@ class PPOLoop:
                                  torch.cat(b_logp), torch.as_tensor(adv, dtype=torch.float32).reshape(-1),
                                  torch.as_tensor(ret, dtype=torch.float32).reshape(-1), self.clip_at(frac))
             self._log(stats)
+            crossed = every > 0 and self.gradient_steps // every > before // every  # a multiple of `every` passed
+            if slot is not None and every > 0 and (crossed or it == iterations - 1):
+                save_training_state(slot, it + 1, *self._capture(config, obs, ep_ret))
         if self.obs_rms is not None:
             fold_obs_normalisation(self.policy, self.obs_rms.mean, np.sqrt(self.obs_rms.var + _OBS_EPS))
+
+    def _capture(self, config: dict, obs: np.ndarray, ep_ret: np.ndarray) -> tuple[dict[str, torch.Tensor], dict]:
+        """The loop's whole state at a rollout boundary: tensors for safetensors, the rest as JSON."""
+        moments = {name: None if m is None else {"mean": np.asarray(m.mean), "var": np.asarray(m.var),
+                                                 "count": float(m.count)}
+                   for name, m in (("obs_rms", self.obs_rms), ("ret_rms", self.ret_rms))}
+        state = {"policy": self.policy.state_dict(), "optimizer": optimizer_state(self.opt),
+                 "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(), "obs": obs, "ep_ret": ep_ret,
+                 "ret": self.ret, **moments, "env": self.env.state()}
+        meta, tensors = split_tensors(state, "ppo")
+        counters = {"env_steps": self.env_steps, "gradient_steps": self.gradient_steps,
+                    "episodes": list(self.episodes), "history": self.history,
+                    "env_reseeded_at": self.env_reseeded_at}
+        return tensors, {"config": config, "loop": meta, **counters}
+
+    def _restore(self, saved: tuple[dict[str, torch.Tensor], dict], slot: Path,
+                 config: dict) -> tuple[int, np.ndarray, np.ndarray]:
+        """Continue from a captured state; returns (iterations done, observations, episode returns)."""
+        tensors, meta = saved
+        mismatch = config_mismatch(meta.get("config", {}), json_round_trip(config))
+        if mismatch:  # the slot is keyed by the run's identity: another config means the checkpoint is not ours
+            raise UserError(f"training checkpoint {slot} was written by another ppo config ({mismatch})")
+        state = join_tensors(meta["loop"], tensors)
+        self.policy.load_state_dict(state["policy"])
+        load_optimizer_state(self.opt, state["optimizer"])
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        for name in ("obs_rms", "ret_rms"):
+            m, s = getattr(self, name), state[name]
+            if m is not None:
+                m.mean, m.var, m.count = np.array(s["mean"]), np.array(s["var"]), s["count"]
+        self.ret = np.array(state["ret"])
+        self.env_steps, self.gradient_steps = int(meta["env_steps"]), int(meta["gradient_steps"])
+        self.episodes.extend((r, i) for r, i in meta["episodes"])
+        self.history = list(meta["history"])
+        self.env_reseeded_at = list(meta["env_reseeded_at"])
+        done = int(meta["step"])
+        if state["env"] is not None and self.env.resumable:
+            self.env.load_state(state["env"])
+            return done, np.array(state["obs"]), np.array(state["ep_ret"])
+        # the env's state is lost: fresh episodes from a seed the restored generator draws (reproducible)
+        self.env.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen)))
+        self.ret[:] = 0.0
+        self.env_reseeded_at.append(done)
+        return done, self.env.reset(), np.zeros(self.env.num_envs)
 
     def _update(self, obs, act, old_logp, adv, ret, clip: float) -> dict[str, float]:
         p, n = self.p, obs.shape[0]
@@ -212,7 +300,7 @@ class PPOLoop:
         return {"pg_loss": float(np.mean(pg_losses)), "clip_fraction": float(np.mean(clip_frac))}
 
     def _log(self, stats: dict[str, float]) -> None:
-        recent = self.episodes[-200:]
+        recent = list(self.episodes)
         row = {"env_steps": float(self.env_steps), **stats}
         if not self.heads.discrete:
             row["log_std"] = float(self.policy.log_std.detach().mean())
@@ -225,3 +313,8 @@ class PPOLoop:
             if key != "env_steps":
                 self.logger.scalar(f"charts/{key}", value, self.env_steps)
         self.logger.progress(self.env_steps, self.total_steps)
+
+
+def json_round_trip(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples become lists), so configs compare with saved ones."""
+    return json.loads(json.dumps(value))

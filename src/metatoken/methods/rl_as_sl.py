@@ -123,6 +123,15 @@ class ReinforceAsSL(TrainHooks):
     def loss(self, model: torch.nn.Module, batch: SequenceBatch) -> torch.Tensor:
         return rl_as_sl_loss(model, batch, self.gen, self.p.bandwidth, self.p.max_weight)
 
+    def state(self) -> dict:
+        """The sampling generator and the variance probes so far (see TrainHooks.state)."""
+        return {"gen": self.gen.get_state(), "var_rl": self.var_rl, "var_sl": self.var_sl}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what `state` captured."""
+        self.gen.set_state(state["gen"])
+        self.var_rl, self.var_sl = list(state["var_rl"]), list(state["var_sl"])
+
     def on_log(self, step: int, model: torch.nn.Module, batch: SequenceBatch, logger: Logger) -> int:
         vr, vs = grad_variances(model, batch, self.gen, self.p.bandwidth, self.p.max_weight)
         self.var_rl.append(vr)

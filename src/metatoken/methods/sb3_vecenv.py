@@ -6,11 +6,15 @@ Gymnasium 1.x vector envs may instead reset on the *next* step (NEXT_STEP autore
 envs are reset at once with `reset(options={"reset_mask": done})` when they honour the
 mask; `honours_reset_mask` probes that, and `make_sb3_vecenv` falls back to a SAME_STEP
 SyncVectorEnv of single envs when they do not (correct, only slower).
+
+Envs that implement `ResumableVectorEnv` (state()/load_state(), e.g. Mountain-v1's vector env)
+let PPO's training checkpoints capture them; generic Gymnasium vector envs do not, and a
+resumed PPO training re-seeds them instead (methods/ppo_loop.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -20,6 +24,18 @@ from stable_baselines3.common.vec_env import VecEnv
 from metatoken.envs.task import Task
 
 AUDIT_KEYS = ("intended", "exploit")  # per-env info arrays passed on to SB3's per-env dicts
+
+
+@runtime_checkable
+class ResumableVectorEnv(Protocol):
+    """A vector env that can hand over its whole state (generators included) and continue from it exactly.
+
+    The state is nested dicts and lists of JSON values and numeric numpy arrays, so a training
+    checkpoint stores it without pickling (models/checkpoint.py: split_tensors)."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    def load_state(self, state: dict[str, Any]) -> None: ...
 
 
 class GymVecEnvAdapter(VecEnv):
@@ -79,6 +95,21 @@ class GymVecEnvAdapter(VecEnv):
             infos[i]["terminal_observation"] = np.asarray(final[i])
             infos[i]["TimeLimit.truncated"] = bool(truncated[i])
         return obs, reward, done, infos
+
+    @property
+    def resumable(self) -> bool:
+        """True when the wrapped env can hand over its state (`ResumableVectorEnv`); generic gym envs cannot."""
+        return isinstance(self.env, ResumableVectorEnv)
+
+    def state(self) -> dict[str, Any] | None:
+        """The wrapped env's state between steps, or None when it cannot give one."""
+        return self.env.state() if isinstance(self.env, ResumableVectorEnv) else None
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from `state` (after `reset`, which it overrides entirely)."""
+        if not isinstance(self.env, ResumableVectorEnv):
+            raise TypeError(f"{type(self.env).__name__} cannot load a state (no state()/load_state())")
+        self.env.load_state(state)
 
     def close(self) -> None:
         self.env.close()

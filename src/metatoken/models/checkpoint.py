@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -163,3 +164,64 @@ def latest_training_state(slot: Path) -> tuple[dict[str, torch.Tensor], dict[str
         return load_file(str(path / STATE)), meta
     except (OSError, ValueError, SafetensorError) as exc:
         raise UserError(f"cannot load training checkpoint {path}: {exc}") from exc
+
+
+# --- declared state: nested dicts/lists of JSON values and tensors, split between the two files ---
+
+_TENSOR, _ARRAY = "$tensor", "$array"  # JSON placeholders {"$tensor": name} / {"$array": name} for arrays
+
+
+def split_tensors(state: Any, prefix: str) -> tuple[Any, dict[str, torch.Tensor]]:
+    """(JSON-able copy of `state` with each tensor or numpy array replaced by a named placeholder, {name: tensor})."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors[path] = value.detach()
+            return {_TENSOR: path}
+        if isinstance(value, np.ndarray):  # numeric arrays only (an object array has no safetensors dtype)
+            tensors[path] = torch.from_numpy(np.ascontiguousarray(value).reshape(value.shape))  # 0-d stays 0-d
+            return {_ARRAY: path}
+        if isinstance(value, dict):
+            if _TENSOR in value or _ARRAY in value:
+                raise ValueError(f"{path}: the keys {_TENSOR!r} and {_ARRAY!r} are reserved for placeholders")
+            return {str(k): walk(v, f"{path}.{k}") for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(value)]
+        return value
+
+    return walk(state, prefix), tensors
+
+
+def join_tensors(state: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Undo `split_tensors`: put each placeholder's tensor or array back (dict keys stay strings)."""
+    if isinstance(state, dict):
+        if len(state) == 1 and (_TENSOR in state or _ARRAY in state):
+            name = state.get(_TENSOR, state.get(_ARRAY))
+            if name not in tensors:
+                raise UserError(f"training checkpoint: tensor {name!r} is missing from {STATE}")
+            return tensors[name] if _TENSOR in state else tensors[name].numpy()
+        return {k: join_tensors(v, tensors) for k, v in state.items()}
+    if isinstance(state, list):
+        return [join_tensors(v, tensors) for v in state]
+    return state
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """An optimiser's state dict in a form `split_tensors` can store (parameter ids as strings)."""
+    sd = opt.state_dict()
+    return {"state": {str(pid): dict(entry) for pid, entry in sd["state"].items()}, "param_groups": sd["param_groups"]}
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Restore what `optimizer_state` captured (after a JSON round trip: ids back to ints, tuples from lists)."""
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in state["param_groups"]]
+    opt.load_state_dict({"state": {int(pid): entry for pid, entry in state["state"].items()}, "param_groups": groups})
+
+
+def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """The first field where a checkpoint's config differs from the current one, as words; '' if none."""
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            return f"{key} is {saved.get(key)!r} there, {current.get(key)!r} here"
+    return ""

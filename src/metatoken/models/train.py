@@ -10,7 +10,9 @@ charts/grad_norm, charts/samples_per_s.
 Inside a `models.checkpoint.checkpointing(directory)` block (experiments/run_one.py opens one
 per run) the loop writes its whole state every `checkpoint_every` steps and at its end, and a
 new call with the same config starts from the newest state instead of step 0: on CPU the
-resumed training reaches bit-identical weights. Outside such a block nothing is written.
+resumed training reaches bit-identical weights. A state written by another config is refused
+(UserError): its slot is keyed by the run's identity, so it cannot be this training's.
+Outside such a block nothing is written.
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from gymnasium import spaces
 from torch import nn
 
 from metatoken.data.dataset import Dataset
+from metatoken.errors import UserError
 from metatoken.logger import Logger, NullLogger
-from metatoken.models.checkpoint import active_plan, latest_training_state, save_training_state
+from metatoken.models.checkpoint import (
+    active_plan,
+    config_mismatch,
+    join_tensors,
+    latest_training_state,
+    save_training_state,
+    split_tensors,
+)
 from metatoken.models.conditions import Condition, fit_condition
 from metatoken.models.mlp import MLPConfig, MLPPredictor
 from metatoken.models.policy import PredictorPolicy
@@ -138,15 +148,18 @@ class TrainHooks:
         return 0
 
     def state(self) -> dict[str, Any]:
-        """JSON-able state a checkpoint must carry for a resumed training to continue exactly (default: none).
+        """What a checkpoint must carry for a resumed training to continue exactly (default: nothing).
 
-        A subclass opts in to checkpoints by overriding this (with `load_state`), even to return {}:
-        hooks that keep counters or generators but do not declare them train without checkpoints,
-        since a resumed training could not continue them exactly."""
+        Nested dicts and lists of JSON values and tensors: the tensors go to state.safetensors,
+        the rest to state.json (`models.checkpoint.split_tensors`); nothing is pickled. A
+        subclass opts in to checkpoints by overriding this (with `load_state`), even to return
+        {}: hooks that keep counters or generators but do not declare them train without
+        checkpoints, since a resumed training could not continue them exactly. It is taken at
+        the end of a step, so state that lives only within one step need not be declared."""
         return {}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore what `state` returned, when a training resumes from a checkpoint."""
+        """Restore what `state` returned (dict keys come back as strings), when a training resumes."""
 
 
 def train_predictor(
@@ -167,7 +180,10 @@ def train_predictor(
     every = (plan.every if plan is not None and plan.every is not None else cfg.checkpoint_every)
     start, before = 0, 0.0  # resumed step, wall time spent before it
     state = latest_training_state(slot) if slot is not None else None
-    if state is not None and state[1].get("config") == _config_json(cfg):  # another config: not this training's
+    if state is not None:
+        mismatch = config_mismatch(state[1].get("config", {}), _config_json(cfg))
+        if mismatch:  # the slot is keyed by the run's identity: another config means the checkpoint is not ours
+            raise UserError(f"training checkpoint {slot} was written by another training config ({mismatch})")
         start, tokens, window, losses, before = _restore(state, model, opt, sched, sampler, hooks)
     for step in range(start + 1, cfg.steps + 1):
         batch = SequenceBatch(*(x.to(cfg.device, non_blocking=True) for x in sampler.sample(cfg.batch_size)))
@@ -219,10 +235,12 @@ def _capture(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, sch
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     tensors["rng.torch"] = torch.get_rng_state()  # (S,) uint8: dropout and anything else on the CPU generator
+    hook_json, hook_tensors = split_tensors(hooks.state(), "hooks")
+    tensors.update(hook_tensors)
     schedule = {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}  # the lambda is rebuilt
     meta = {"config": _config_json(cfg), "optimizer_groups": opt_state["param_groups"],
             "optimizer_scalars": scalars, "schedule": schedule, "sampler_rng": sampler.rng.bit_generator.state,
-            "hooks": hooks.state(), **counters}
+            "hooks": hook_json, **counters}
     return tensors, meta
 
 
@@ -240,7 +258,7 @@ def _restore(state: tuple[dict[str, torch.Tensor], dict[str, Any]], model: nn.Mo
     sched.load_state_dict({**meta["schedule"], "lr_lambdas": [None] * len(opt.param_groups)})
     torch.set_rng_state(tensors["rng.torch"])
     sampler.rng.bit_generator.state = meta["sampler_rng"]
-    hooks.load_state(meta["hooks"])
+    hooks.load_state(join_tensors(meta["hooks"], tensors))
     return int(meta["step"]), int(meta["tokens"]), list(meta["window"]), list(meta["losses"]), meta["wall_time_s"]
 
 

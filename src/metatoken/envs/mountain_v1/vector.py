@@ -104,3 +104,20 @@ class MountainV1VectorEnv(VectorEnv):
         if self.render_mode == "rgb_array":
             return draw(self._state[0], self.params.summit_distance)
         return None
+
+    def state(self) -> dict:
+        """Everything a later `load_state` needs to continue exactly: walker states, counters, per-env generators."""
+        return {"rngs": [rng.bit_generator.state for rng in self._rngs], "state": self._state.copy(),
+                "counts": self._counts.copy(), "start": self._start.copy(), "intended": self._intended.copy(),
+                "elapsed": self._elapsed.copy(), "needs_reset": self._needs_reset.copy()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from what `state` returned (by an env with the same num_envs and parameters)."""
+        if len(state["rngs"]) != self.num_envs:
+            raise ValueError(f"the state holds {len(state['rngs'])} walkers, this env has {self.num_envs}")
+        for rng, saved in zip(self._rngs, state["rngs"]):
+            rng.bit_generator.state = saved
+        self._state, self._counts = np.array(state["state"], np.float64), np.array(state["counts"], np.float64)
+        self._start, self._intended = np.array(state["start"], np.float64), np.array(state["intended"], np.float64)
+        self._elapsed = np.array(state["elapsed"], np.int64)
+        self._needs_reset = np.array(state["needs_reset"], bool)
