@@ -10,6 +10,10 @@ Ours: all E episodes x T steps in one batch through the house's rollout primitiv
 (`evaluate.rollout.play`, with a recorder keeping the actions), on the same linear env
 wrapped as a Gymnasium vector env. Peer: the first `--peer-episodes` episodes
 timed in full, extrapolated per step to E episodes (stated in the output).
+
+The two sides alternate, `--repeats` rounds of (ours, peer), and each side's figure is the
+median of its rounds: on a shared machine both then see the same spread of machine states,
+and one disturbed round does not decide the ratio. Every round checks the actions.
 Final line: JSON {"name", "ours", "peer", "ratio", "unit"}.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from typing import ClassVar
 
@@ -139,28 +144,35 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--peer-episodes", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="alternating (ours, peer) rounds; medians are reported")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, condition = reference_model(args.steps, args.seed)
     env = LinearEnv(args.episodes, args.steps, args.seed)
     targets = np.linspace(100.0, 1000.0, args.episodes)
+    task = linear_task(args.episodes, args.steps, args.seed)
     ours(model, condition, linear_task(args.episodes, 50, args.seed), targets[:4], args.seed)  # warm-up
-    acts, t_ours = ours(model, condition, linear_task(args.episodes, args.steps, args.seed), targets, args.seed)
-    t0 = time.perf_counter()
-    worst = 0.0
-    for row in range(args.peer_episodes):
-        ref = reference(model, condition, env, row, targets[row], args.steps, args.seed)
-        worst = max(worst, float(np.abs(ref - acts[row]).max()))
-    t_peer = time.perf_counter() - t0
+    steps_total, peer_steps = args.episodes * args.steps, args.peer_episodes * args.steps
+    t_ours, t_peer, worst = [], [], 0.0
+    for r in range(args.repeats):
+        acts, seconds = ours(model, condition, task, targets, args.seed)
+        t_ours.append(seconds)
+        t0 = time.perf_counter()
+        refs = [reference(model, condition, env, row, targets[row], args.steps, args.seed)
+                for row in range(args.peer_episodes)]
+        t_peer.append(time.perf_counter() - t0)
+        worst = max(worst, *(float(np.abs(ref - acts[row]).max()) for row, ref in enumerate(refs)))
+        print(f"round {r + 1}: ours {t_ours[-1] / args.steps * 1e3:.2f} ms per batched step, "
+              f"peer {t_peer[-1] / peer_steps * 1e3:.2f} ms/step, ratio "
+              f"{(steps_total / t_ours[-1]) / (peer_steps / t_peer[-1]):.1f}x")
     assert worst < 1e-4, f"batched and reference actions differ by {worst}"
-    steps_total = args.episodes * args.steps
-    ours_sps = steps_total / t_ours
-    peer_sps = args.peer_episodes * args.steps / t_peer
-    print(f"ours: {args.episodes} episodes x {args.steps} steps in {t_ours:.2f} s "
-          f"({t_ours / args.steps * 1e3:.2f} ms per batched step)")
-    print(f"peer: {args.peer_episodes} episodes timed in {t_peer:.2f} s "
-          f"({t_peer / args.peer_episodes / args.steps * 1e3:.2f} ms/step), extrapolated to "
+    ours_s, peer_s = statistics.median(t_ours), statistics.median(t_peer)
+    ours_sps, peer_sps = steps_total / ours_s, peer_steps / peer_s
+    print(f"ours (median of {args.repeats}): {args.episodes} episodes x {args.steps} steps in {ours_s:.2f} s "
+          f"({ours_s / args.steps * 1e3:.2f} ms per batched step)")
+    print(f"peer (median of {args.repeats}): {args.peer_episodes} episodes timed in {peer_s:.2f} s "
+          f"({peer_s / peer_steps * 1e3:.2f} ms/step), extrapolated to "
           f"{args.episodes} episodes = {steps_total / peer_sps:.0f} s")
     print(f"max |action difference| over the peer's episodes: {worst:.2e}")
     print(json.dumps({"name": "rollout_env_steps_per_s", "ours": round(ours_sps, 1),

@@ -151,18 +151,22 @@ def play(
             r.begin(n, seeds)
         alive, steps, t = np.ones(n, dtype=bool), 0, 0
         _frame(env, recorders, 0, render)
-        while alive.any() and (max_steps is None or steps + int(alive.sum()) <= max_steps):
+        running = n  # alive.sum(), kept as an int so the loop test costs no array pass
+        while running and (max_steps is None or steps + running <= max_steps):
             action = policy.act(obs)
             next_obs, reward, term, trunc, info = env.step(action)
             reward = np.where(alive, np.asarray(reward, dtype=float), 0.0)  # (B,)
             step = Transition(t, obs, action, reward, term, trunc, info, alive.copy())
             for r in recorders:
                 r.record(step)
-            policy.observe(reward, step.done | ~alive)
-            steps += int(alive.sum())
-            alive &= ~step.done
+            done = step.done  # (B,)
+            policy.observe(reward, done | ~alive)
+            steps += running
+            alive &= ~done
+            running = int(alive.sum())
             obs, t = next_obs, t + 1
-            _frame(env, recorders, t, render and bool(step.alive[0]), bool(step.done[0]))  # up to env 0's last step
+            if render:
+                _frame(env, recorders, t, bool(step.alive[0]), bool(done[0]))  # up to env 0's last step
         for r in recorders:
             r.end(obs)
     finally:
