@@ -64,6 +64,14 @@ def test_sparsity_is_computed_once_per_variant_and_kept_with_its_bound(tmp_path,
     assert meta["task.sparsity_bits"] == meta["task.sparsity_bits_low"]
     near = first[results._cache_key(*tasks[1])]
     assert near.low < near.bits < near.high < 12.0
+    path = tmp_path / results.SPARSITY_CACHE
+    stored = json.loads(path.read_text())
+    stored[results._cache_key(*tasks[1])] = {"bits": "garbled"}  # an entry of another shape is recomputed
+    path.write_text(json.dumps(stored))
+    assert results.cached_sparsity(tmp_path, tasks[1:2])[results._cache_key(*tasks[1])] == near
+    assert calls[2:] == [("mountain", 2)]
+    path.write_text("{not json")  # a damaged file likewise
+    assert results.cached_sparsity(tmp_path, tasks[:1])[results._cache_key(*tasks[0])] == far
 
 
 def test_mountain_sparsity_resolves_twelve_bits():

@@ -30,6 +30,10 @@ Z95 = 1.959964  # two-sided 95% normal quantile
 RESOLVING_EPISODES = 16_384  # 0 hits in 16,384 episodes bounds the bits at >= 12.06 (Wilson)
 
 
+class NotMonteCarloReady(ValueError):
+    """The task's vector env cannot play episodes back to back (no NEXT_STEP autoreset)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Bits:
     """-log2 of a probability, with its 95% interval (low <= bits <= high; equal when exact)."""
@@ -129,7 +133,7 @@ def monte_carlo(task: Task, episodes: int, seed: int, envs: int = 1024) -> Spars
     vec = task.make_vec(n)
     if vec.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) != AutoresetMode.NEXT_STEP:
         vec.close()
-        raise ValueError(f"{task.id}: Monte Carlo sparsity needs a NEXT_STEP autoreset vector env")
+        raise NotMonteCarloReady(f"{task.id}: Monte Carlo sparsity needs a NEXT_STEP autoreset vector env")
     policy = UniformRandom(vec.single_action_space)
     policy.reset(n, seed=seed)
     obs, _ = vec.reset(seed=seed)

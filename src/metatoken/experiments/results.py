@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from metatoken import seeds
-from metatoken.envs.sparsity import Bits
+from metatoken.envs.sparsity import RESOLVING_EPISODES, Bits
 from metatoken.experiments import rundir
 from metatoken.experiments.runs import RunSpec, expand
 from metatoken.experiments.spec import parse_spec
@@ -47,7 +47,7 @@ def task_sparsity(task_id: str, options: dict[str, Any]) -> Bits | None:
     Monte Carlo estimate (RESOLVING_EPISODES at `seeds.sparsity()`) where its env has a reward variant;
     None where neither applies (text worlds, envs without a sparse reward)."""
     from metatoken.envs import make_task
-    from metatoken.envs.sparsity import RESOLVING_EPISODES, exact_sparsity, monte_carlo, sparse_variant
+    from metatoken.envs.sparsity import NotMonteCarloReady, exact_sparsity, monte_carlo, sparse_variant
     from metatoken.text.integration import is_text_task
 
     if is_text_task(task_id):  # a text world has no env and no sparse reward to find
@@ -60,18 +60,14 @@ def task_sparsity(task_id: str, options: dict[str, Any]) -> Bits | None:
         return None
     try:
         return monte_carlo(sparse_variant(task), RESOLVING_EPISODES, seeds.sparsity()).reward
-    except ValueError:  # a vector env without NEXT_STEP autoreset
+    except NotMonteCarloReady:  # a vector env without NEXT_STEP autoreset
         return None
 
 
-def sparsity_bits(task_id: str, options: dict[str, Any]) -> float:
-    """The point estimate of `task_sparsity` (a lower bound when no episode succeeded), NaN where it has none."""
-    bits = task_sparsity(task_id, options)
-    return math.nan if bits is None else float(bits.bits)
-
-
 def _cache_key(task_id: str, options: dict[str, Any]) -> str:
-    return json.dumps({"task": task_id, "options": options}, sort_keys=True, default=str)
+    """The cache's key: the task variant and how its Monte Carlo estimate is drawn (a change there misses)."""
+    return json.dumps({"task": task_id, "options": options, "episodes": RESOLVING_EPISODES,
+                       "seed": seeds.sparsity()}, sort_keys=True, default=str)
 
 
 def _bits_json(bits: Bits | None) -> dict[str, Any] | None:
@@ -82,21 +78,30 @@ def _bits_json(bits: Bits | None) -> dict[str, Any] | None:
 
 
 def _bits_from_json(obj: dict[str, Any] | None) -> Bits | None:
+    """Bits from `_bits_json` (null ends as inf); raises TypeError on an entry of another shape."""
     if obj is None:
         return None
     return Bits(**{k: (math.inf if v is None else v) for k, v in obj.items()})
 
 
+def _readable(entry: Any) -> bool:
+    try:
+        _bits_from_json(entry)
+        return True
+    except (TypeError, AttributeError):
+        return False
+
+
 def cached_sparsity(out_dir: Path, tasks: list[tuple[str, dict[str, Any]]]) -> dict[str, Bits | None]:
     """`task_sparsity` of each (task id, options), keyed by `_cache_key`, computed once per variant and
-    kept in out_dir/sparsity.json (a Monte Carlo estimate costs ~15-20 CPU s on Mountain-v1)."""
+    kept in out_dir/sparsity.json (a Monte Carlo estimate costs ~5 CPU s on Mountain-v1)."""
     path = Path(out_dir) / SPARSITY_CACHE
     try:
         stored = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, json.JSONDecodeError):
         stored = {}  # a damaged cache is recomputed, never trusted
     wanted = {_cache_key(t, o): (t, o) for t, o in tasks}
-    missing = {k: v for k, v in wanted.items() if k not in stored}
+    missing = {k: v for k, v in wanted.items() if k not in stored or not _readable(stored[k])}
     for key, (task_id, options) in missing.items():
         stored[key] = _bits_json(task_sparsity(task_id, options))
     if missing:
