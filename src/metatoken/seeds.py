@@ -20,6 +20,7 @@ a reader can see them all at once. The constants are the values the lab has alwa
 | text: a recipe's own samples (policy gradient, DPO pairs' labels) | torch generator `auxiliary(run seed)` |
 | text: sampled KL estimators and sampled metrics | torch generator `evaluation(run seed)` |
 | a measurement's bootstrap or subsample, use u (fixed) | `MEASUREMENT_SEED_OFFSET + u` |
+| Monte Carlo sparsity of a task variant (env i: + i; the action sampler: the seed) | `SPARSITY_SEED` |
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ TEXT_CORPUS_OFFSET = 5_000_000_029
 _DATA_STRIDE, _BEHAVIOUR_STRIDE = 1_000_003, 10_007
 PROBE_SEED_OFFSET = 2_000_000  # above the evaluation seeds of run seeds < 1000
 MEASUREMENT_SEED_OFFSET = 4_000_000  # a measurement's own resampling streams
+SPARSITY_SEED = 9_000_000_011  # above every other stream (text's reach ~7e9 at run seed 2e4)
 
 
 def data(data_seed: int, behaviour_index: int) -> int:
@@ -83,3 +85,8 @@ def probe(probe_seed: int, behaviour_index: int) -> int:
 def measurement(use: int) -> int:
     """The generator seed of a measurement's resampling `use` (a bootstrap of level k, a state subsample)."""
     return MEASUREMENT_SEED_OFFSET + use
+
+
+def sparsity() -> int:
+    """The first env seed of a task variant's Monte Carlo sparsity (env i: + i); one per variant, fixed."""
+    return SPARSITY_SEED

@@ -8,7 +8,7 @@ import pytest
 from metatoken.envs import make_task
 from metatoken.envs.glitchgrid import GridTables
 from metatoken.envs.noise import UniformRandom
-from metatoken.envs.sparsity import Z95, estimated, first_hit_probability, sparsity, wilson
+from metatoken.envs.sparsity import Z95, estimated, first_hit_probability, monte_carlo, sparse_variant, sparsity, wilson
 from metatoken.evaluate.rollout import rollout
 
 
@@ -63,3 +63,22 @@ def test_mountain_sparsity_rises_with_distance():
             for d in (0.5, 2.0, 20.0)]
     assert not bits[0].exact and bits[0].hits > 0 and bits[1].hits > 0 and bits[2].hits == 0
     assert bits[0].high < bits[1].low and bits[1].bits < bits[2].bits  # the last is a lower bound
+
+
+@pytest.mark.parametrize("task_id", ["glitchgrid-teleport", "glitchgrid-tamper"])
+def test_back_to_back_monte_carlo_matches_the_exact_grid_value(task_id):
+    """Walkers playing several episodes each (autoreset) estimate the forward pass's exact probability."""
+    task = make_task(task_id, {"summit_distance": 4, "reward": "sparse"})
+    exact = sparsity(task)
+    mc = monte_carlo(task, 3001, seed=5, envs=200)  # 15 or 16 episodes per walker
+    for e, m in ((exact.reward, mc.reward), (exact.exploit, mc.exploit)):
+        assert m.episodes == 3001 and not m.exact
+        low, high = wilson(m.hits, m.episodes, z=3.29)  # 99.9%: four checks, none should fail by chance
+        assert low <= e.probability <= high
+
+
+def test_monte_carlo_is_reproducible_from_its_seed():
+    task = sparse_variant(make_task("mountain", {"summit_distance": 0.5}))
+    a, b = monte_carlo(task, 300, seed=7, envs=64), monte_carlo(task, 300, seed=7, envs=64)
+    assert a == b and 0 < a.reward.hits < 300
+    assert monte_carlo(task, 300, seed=8, envs=64) != a

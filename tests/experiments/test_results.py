@@ -37,3 +37,46 @@ def test_claims_read_method_ids_so_labelled_entries_count_as_their_method(tmp_pa
 def test_claims_contradict_an_uncontrollable_predictor(tmp_path):
     claims = json.loads(write_claims(tmp_path, _table({"condition": [0.0, 0.1, -0.1, 0.05]})).read_text())
     assert claims["claims"][4]["verdict"] == "contradicted"
+
+
+def test_sparsity_is_computed_once_per_variant_and_kept_with_its_bound(tmp_path, monkeypatch):
+    """The cache in the experiment directory answers the second call; an unbounded interval survives JSON."""
+    from metatoken.envs.sparsity import estimated
+    from metatoken.experiments import results
+
+    calls = []
+
+    def fake(task_id, options):
+        calls.append((task_id, options["summit_distance"]))
+        return estimated(0 if options["summit_distance"] > 10 else 30, 16_384)
+
+    monkeypatch.setattr(results, "task_sparsity", fake)
+    tasks = [("mountain", {"summit_distance": 20}), ("mountain", {"summit_distance": 2}),
+             ("mountain", {"summit_distance": 20})]
+    first = results.cached_sparsity(tmp_path, tasks)
+    again = results.cached_sparsity(tmp_path, tasks[:1])
+    assert calls == [("mountain", 20), ("mountain", 2)]  # one computation per variant, none on the second call
+    far = again[results._cache_key(*tasks[0])]
+    assert far == first[results._cache_key(*tasks[0])] and far.high == float("inf") and far.hits == 0
+    assert far.bits == far.low > 12.0  # 0 of 16,384 episodes: bounded below at 12.06 bits
+    meta = results.run_metadata({"task_options": {}, "hyperparameters": {}, "budgets": {}}, far)
+    assert meta["task.sparsity_bits_high"] == float("inf")
+    assert meta["task.sparsity_bits"] == meta["task.sparsity_bits_low"]
+    near = first[results._cache_key(*tasks[1])]
+    assert near.low < near.bits < near.high < 12.0
+    path = tmp_path / results.SPARSITY_CACHE
+    stored = json.loads(path.read_text())
+    stored[results._cache_key(*tasks[1])] = {"bits": "garbled"}  # an entry of another shape is recomputed
+    path.write_text(json.dumps(stored))
+    assert results.cached_sparsity(tmp_path, tasks[1:2])[results._cache_key(*tasks[1])] == near
+    assert calls[2:] == [("mountain", 2)]
+    path.write_text("{not json")  # a damaged file likewise
+    assert results.cached_sparsity(tmp_path, tasks[:1])[results._cache_key(*tasks[0])] == far
+
+
+def test_mountain_sparsity_resolves_twelve_bits():
+    """Mountain-v1 gets a Monte Carlo estimate (not NaN): the default 20 m summit is beyond 12 bits."""
+    from metatoken.experiments.results import task_sparsity
+
+    far = task_sparsity("mountain", {"summit_distance": 20, "reward": "gait"})  # the sparse variant is measured
+    assert far.episodes == 16_384 and far.hits == 0 and far.bits >= 12.0 and far.high == float("inf")

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from metatoken.report.evidence_figures import (
+    axis_labels,
     entropy_figure,
     matched_capability_figure,
     phase_grid,
@@ -75,3 +76,9 @@ def test_runs_table_reads_the_results_with_method_ids(tmp_path):
     pq.write_table(pa.table(rows, schema=SCHEMA), tmp_path / "results.parquet")
     table = runs_table(tmp_path)
     assert table[["method", "label", "a", "b"]].values.tolist() == [["ppo", "ppo-env_steps=10", 1.0, 2.0]]
+
+
+def test_sparsity_axis_marks_lower_bounds():
+    frame = pd.DataFrame({"task.sparsity_bits": [4.03, 12.06, 12.06], "task.sparsity_bits_high": [4.1, np.inf, np.inf]})
+    assert axis_labels(frame, "task.sparsity_bits", [4.03, 12.06]) == ["4.03", "≥ 12.1"]
+    assert axis_labels(frame.drop(columns="task.sparsity_bits_high"), "task.sparsity_bits", [12.06]) == ["12.1"]

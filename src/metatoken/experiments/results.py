@@ -2,7 +2,9 @@
 
 Columns: experiment, task, method (the entry's label), seed, metric, value, then the run's
 metadata, one value per run repeated on each of its rows: method_id, task_id, `task.<option>`
-for every task option, `task.sparsity_bits` (exact on tables-backed tasks, NaN elsewhere),
+for every task option, `task.sparsity_bits` (exact on tables-backed tasks, a Monte Carlo estimate on
+tasks with a sparse reward variant such as Mountain, NaN elsewhere) with its 95% interval
+`task.sparsity_bits_low` / `_high` (high = inf: no uniform episode succeeded, so the bits are a lower bound),
 `hp.<name>` for every hyperparameter set in the spec and `budget.<name>` for every budget.
 A metadata column a run does not set is null. Numeric metadata is float64, other values strings.
 A phase diagram is one group-by (e.g. over `task.sparsity_bits` and `budget.env_steps`).
@@ -13,6 +15,7 @@ the grid does not contain, are left out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -22,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metatoken import seeds
+from metatoken.envs.sparsity import RESOLVING_EPISODES, Bits
 from metatoken.experiments import rundir
 from metatoken.experiments.runs import RunSpec, expand
 from metatoken.experiments.spec import parse_spec
@@ -33,24 +38,83 @@ SCHEMA = pa.schema([
 ])
 META_PREFIXES = ("task.", "hp.", "budget.")  # the per-run metadata columns after SCHEMA's
 SPARSITY_COLUMN = "task.sparsity_bits"
+SPARSITY_LOW, SPARSITY_HIGH = "task.sparsity_bits_low", "task.sparsity_bits_high"  # 95%; high = inf: a bound
+SPARSITY_CACHE = "sparsity.json"  # in the experiment directory: each task variant's sparsity, computed once
 
 
-def sparsity_bits(task_id: str, options: dict[str, Any]) -> float:
-    """-log2 P(a uniform-random policy finds the sparse reward), exact where the task has tables, else NaN."""
+def task_sparsity(task_id: str, options: dict[str, Any]) -> Bits | None:
+    """-log2 P(a uniform-random policy finds the sparse reward): exact where the task has tables, else a
+    Monte Carlo estimate (RESOLVING_EPISODES at `seeds.sparsity()`) where its env has a reward variant;
+    None where neither applies (text worlds, envs without a sparse reward)."""
     from metatoken.envs import make_task
-    from metatoken.envs.sparsity import exact_sparsity
+    from metatoken.envs.sparsity import NotMonteCarloReady, exact_sparsity, monte_carlo, sparse_variant
     from metatoken.text.integration import is_text_task
 
     if is_text_task(task_id):  # a text world has no env and no sparse reward to find
-        return math.nan
-    exact = exact_sparsity(make_task(task_id, options))
-    return math.nan if exact is None else float(exact.reward.bits)
+        return None
+    task = make_task(task_id, options)
+    exact = exact_sparsity(task)
+    if exact is not None:
+        return exact.reward
+    if "reward" not in task.env_kwargs:  # no sparse variant: every episode of a dense reward "succeeds"
+        return None
+    try:
+        return monte_carlo(sparse_variant(task), RESOLVING_EPISODES, seeds.sparsity()).reward
+    except NotMonteCarloReady:  # a vector env without NEXT_STEP autoreset
+        return None
 
 
-def run_metadata(spec: dict[str, Any], sparsity: float) -> dict[str, Any]:
+def _cache_key(task_id: str, options: dict[str, Any]) -> str:
+    """The cache's key: the task variant and how its Monte Carlo estimate is drawn (a change there misses)."""
+    return json.dumps({"task": task_id, "options": options, "episodes": RESOLVING_EPISODES,
+                       "seed": seeds.sparsity()}, sort_keys=True, default=str)
+
+
+def _bits_json(bits: Bits | None) -> dict[str, Any] | None:
+    """Bits as JSON (an unbounded end as null), or None."""
+    if bits is None:
+        return None
+    return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in dataclasses.asdict(bits).items()}
+
+
+def _bits_from_json(obj: dict[str, Any] | None) -> Bits | None:
+    """Bits from `_bits_json` (null ends as inf); raises TypeError on an entry of another shape."""
+    if obj is None:
+        return None
+    return Bits(**{k: (math.inf if v is None else v) for k, v in obj.items()})
+
+
+def _readable(entry: Any) -> bool:
+    try:
+        _bits_from_json(entry)
+        return True
+    except (TypeError, AttributeError):
+        return False
+
+
+def cached_sparsity(out_dir: Path, tasks: list[tuple[str, dict[str, Any]]]) -> dict[str, Bits | None]:
+    """`task_sparsity` of each (task id, options), keyed by `_cache_key`, computed once per variant and
+    kept in out_dir/sparsity.json (a Monte Carlo estimate costs ~5 CPU s on Mountain-v1)."""
+    path = Path(out_dir) / SPARSITY_CACHE
+    try:
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        stored = {}  # a damaged cache is recomputed, never trusted
+    wanted = {_cache_key(t, o): (t, o) for t, o in tasks}
+    missing = {k: v for k, v in wanted.items() if k not in stored or not _readable(stored[k])}
+    for key, (task_id, options) in missing.items():
+        stored[key] = _bits_json(task_sparsity(task_id, options))
+    if missing:
+        rundir.write_json(path, stored)
+    return {k: _bits_from_json(stored[k]) for k in wanted}
+
+
+def run_metadata(spec: dict[str, Any], sparsity: Bits | None) -> dict[str, Any]:
     """A run's metadata columns (task options, sparsity, hyperparameters, budgets) from its spec.json."""
     meta: dict[str, Any] = {f"task.{k}": v for k, v in spec["task_options"].items()}
-    meta[SPARSITY_COLUMN] = sparsity
+    meta[SPARSITY_COLUMN] = math.nan if sparsity is None else float(sparsity.bits)
+    meta[SPARSITY_LOW] = math.nan if sparsity is None else float(sparsity.low)
+    meta[SPARSITY_HIGH] = math.nan if sparsity is None else float(sparsity.high)
     meta.update({f"hp.{k}": v for k, v in spec["hyperparameters"].items()})
     meta.update({f"budget.{k}": v for k, v in spec["budgets"].items()})
     return meta
@@ -83,14 +147,12 @@ def gather(out_dir: Path) -> pa.Table:
     """Read every complete current run's metrics and metadata into the long table."""
     rows: dict[str, list] = {name: [] for name in SCHEMA.names}
     metas: list[dict[str, Any]] = []
-    sparsity: dict[str, float] = {}  # per task label: one computation per task variant
-    for run_dir in current_run_dirs(out_dir):
-        if not run_dir.is_complete():
-            continue
-        spec, metrics = run_dir.read_spec(), run_dir.read_metrics()
-        if spec["task_name"] not in sparsity:
-            sparsity[spec["task_name"]] = sparsity_bits(spec["task_id"], spec["task_options"])
-        meta = run_metadata(spec, sparsity[spec["task_name"]])
+    complete = [d for d in current_run_dirs(out_dir) if d.is_complete()]
+    specs = [d.read_spec() for d in complete]
+    sparsity = cached_sparsity(out_dir, [(s["task_id"], s["task_options"]) for s in specs])
+    for run_dir, spec in zip(complete, specs):
+        metrics = run_dir.read_metrics()
+        meta = run_metadata(spec, sparsity[_cache_key(spec["task_id"], spec["task_options"])])
         for metric in sorted(metrics):
             rows["experiment"].append(spec["experiment"])
             rows["task"].append(spec["task_name"])

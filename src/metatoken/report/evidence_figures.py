@@ -115,6 +115,16 @@ def _phase_axis(frame: pd.DataFrame) -> str | None:
     return None
 
 
+def axis_labels(frame: pd.DataFrame, y_axis: str, values) -> list[str]:
+    """Tick labels for the sparsity axis: "≥ b" where b is only a lower bound (no uniform episode succeeded:
+    the interval's high end is inf), else the value."""
+    high = f"{y_axis}_high"
+    bound = set()
+    if high in frame.columns:
+        bound = set(frame.loc[np.isinf(frame[high].astype(float)), y_axis].dropna())
+    return [("≥ " if v in bound else "") + f"{v:.3g}" for v in values]
+
+
 def phase_grid(runs: pd.DataFrame, y_axis: str, metric: str, how: str = "mean") -> pd.DataFrame:
     """One heatmap's cells: `how` ("mean" or "std") of `metric` over seeds, rows = y_axis values,
     columns = env-step budgets (NaN where a cell has no run with the metric)."""
@@ -143,7 +153,7 @@ def phase_heatmaps(wide: pd.DataFrame) -> Figure:
             image = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="magma",
                               vmin=0.0, vmax=None if how == "std" else 1.0)
             ax.set_xticks(range(grid.shape[1]), [f"{b:.0e}" for b in grid.columns], rotation=30, fontsize=7)
-            ax.set_yticks(range(grid.shape[0]), [f"{v:.3g}" for v in grid.index], fontsize=7)
+            ax.set_yticks(range(grid.shape[0]), axis_labels(sub, y_axis, grid.index), fontsize=7)
             ax.set_xlabel("ppo env-step budget")
             ax.set_ylabel(y_axis)
             ax.set_title(title + (f", reward={reward}" if reward is not None else ""), fontsize=8)
@@ -152,7 +162,8 @@ def phase_heatmaps(wide: pd.DataFrame) -> Figure:
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="#888")
             fig.colorbar(image, ax=ax)
     caption = (f"Phase diagram of ppo over ({y_axis}, env-step budget): {', '.join(p[1] for p in panels)}; "
-               "one row per reward.")
+               "one row per reward." + (" \"≥ b\": no uniform-random episode found the reward, so the sparsity is "
+                                        "only bounded below (95% Wilson)." if y_axis == "task.sparsity_bits" else ""))
     return to_data_uri(fig), caption
 
 

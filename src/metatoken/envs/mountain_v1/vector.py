@@ -15,11 +15,30 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from metatoken.envs.mountain import dynamics as v0
 from metatoken.envs.mountain.env import spaces_for
 from metatoken.envs.mountain_v1 import audit
 from metatoken.envs.mountain_v1 import dynamics as dyn
 from metatoken.envs.mountain_v1.env import EXPLOIT, NO_EXPLOIT
 from metatoken.envs.mountain_v1.render import draw
+
+# A start state's uniforms, in v0 `initial_state`'s draw order: x, pitch, vx, hip 0, hip 1 (its low and high).
+_START_LOW = np.array([0.0, -0.02, 0.0, -0.02, -0.02])
+_START_RANGE = np.array([0.1, 0.02, 0.1, 0.02, 0.02]) - _START_LOW  # high - low, as Generator.uniform takes it
+_START_DRAWS = len(_START_LOW)
+_HIP_SPLAY = np.array([0.12, -0.12])  # rad, legs slightly apart
+
+
+def _initial_states(u: np.ndarray) -> np.ndarray:
+    """Start states (K, STATE_DIM) from uniforms u (K, 5), bit-identical to `dyn.initial_state` on the same
+    draws (numpy's Generator.uniform(low, high) is low + (high - low) * u)."""
+    drawn = _START_LOW + _START_RANGE * u  # (K, 5)
+    s = np.zeros((len(u), dyn.STATE_DIM))  # (K, STATE_DIM); the drives start uncharged
+    s[:, [v0.X, v0.PITCH, v0.VX]] = drawn[:, :3]
+    s[:, v0.HIP] = _HIP_SPLAY + drawn[:, 3:]  # (K, 2)
+    s[:, v0.LEG] = v0.NOMINAL_HEIGHT / np.cos(s[:, v0.HIP])  # (K, 2)
+    s[:, v0.Y] = v0.NOMINAL_HEIGHT + 0.01
+    return s
 
 
 class MountainV1VectorEnv(VectorEnv):
@@ -65,13 +84,18 @@ class MountainV1VectorEnv(VectorEnv):
         return obs, {"intended": self._intended.copy(), "exploit": blank, "implementation": blank.copy()}
 
     def _reset_where(self, mask: np.ndarray) -> None:
-        for i in np.flatnonzero(mask):
-            self._state[i] = dyn.initial_state(self._rngs[i])
-        self._counts[mask] = audit.fresh(int(mask.sum()))
-        self._start[mask] = self._state[mask, dyn.X]
-        self._intended[mask] = 0.0
-        self._elapsed[mask] = 0
-        self._needs_reset[mask] = False
+        # Each walker's start draws its 5 uniforms from its own generator, exactly as `dyn.initial_state`
+        # does one by one (same stream, same generator position afterwards); the arithmetic is batched.
+        idx = np.flatnonzero(mask)
+        draws = np.empty((len(idx), _START_DRAWS))  # (K, 5)
+        for row, i in enumerate(idx):
+            self._rngs[i].random(out=draws[row])
+        self._state[idx] = _initial_states(draws)
+        self._counts[idx] = audit.fresh(len(idx))  # indices, not the mask: a few walkers of many are cheap
+        self._start[idx] = self._state[idx, dyn.X]
+        self._intended[idx] = 0.0
+        self._elapsed[idx] = 0
+        self._needs_reset[idx] = False
 
     def step(self, actions):
         """One step for all B walkers; environments done last step are reset instead."""
