@@ -109,19 +109,23 @@ class MountainV1Env(gym.Env):
         self._state = np.zeros((1, dyn.STATE_DIM))
         self._counts = audit.fresh(1)
         self._start = np.zeros(1)
+        self._furthest = np.zeros(1)  # (1,) furthest x reached this episode (new-ground credit)
         self._intended = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._state = dyn.initial_state(self.np_random)[None]  # (1, STATE_DIM)
         self._counts, self._start, self._intended = audit.fresh(1), audit.start_x(self._state), 0.0
+        self._furthest = dyn.start_furthest(self._state)
         obs = dyn.observe(self._state, self.params.summit_distance)[0]
         return obs, {"intended": 0.0, "exploit": NO_EXPLOIT, "implementation": "stand"}
 
     def step(self, action):
         act = np.asarray(action, dtype=np.float64).reshape(1, dyn.ACT_DIM)
         self._state, out = dyn.step(self.params, self._state, act)
-        self._intended += float(out.walked[0])
+        credit, self._furthest = dyn.new_ground_walked(out.walked, self._state[:, dyn.X], self._furthest,
+                                                       self.params.summit_distance)
+        self._intended += float(credit[0])
         self._counts = audit.update(self._counts, self._state, out.touching)
         travelled = self._state[:, dyn.X] - self._start  # (1,)
         info = {"intended": self._intended, "exploit": EXPLOIT if out.exploit[0] else NO_EXPLOIT,

@@ -61,6 +61,7 @@ class MountainV1VectorEnv(VectorEnv):
         self._counts = audit.fresh(num_envs)
         self._start = np.zeros(num_envs)
         self._intended = np.zeros(num_envs)
+        self._furthest = np.zeros(num_envs)  # (B,) furthest x reached this episode (new-ground credit)
         self._elapsed = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
 
@@ -94,6 +95,7 @@ class MountainV1VectorEnv(VectorEnv):
         self._counts[idx] = audit.fresh(len(idx))  # indices, not the mask: a few walkers of many are cheap
         self._start[idx] = self._state[idx, dyn.X]
         self._intended[idx] = 0.0
+        self._furthest[idx] = dyn.start_furthest(self._state[idx])
         self._elapsed[idx] = 0
         self._needs_reset[idx] = False
 
@@ -104,7 +106,10 @@ class MountainV1VectorEnv(VectorEnv):
         state, out = dyn.step(self.params, self._state, act)
         self._state = np.where(fresh[:, None], self._state, state)  # (B, STATE_DIM)
         self._counts = np.where(fresh[:, None], self._counts, audit.update(self._counts, state, out.touching))
-        self._intended += np.where(fresh, 0.0, out.walked)
+        credit, furthest = dyn.new_ground_walked(out.walked, state[:, dyn.X], self._furthest,
+                                                 self.params.summit_distance)  # (B,) each
+        self._intended += np.where(fresh, 0.0, credit)
+        self._furthest = np.where(fresh, self._furthest, furthest)
         self._elapsed += 1
         reward = np.where(fresh, 0.0, out.reward)  # (B,)
         terminated = out.terminated & ~fresh  # (B,)
@@ -133,7 +138,8 @@ class MountainV1VectorEnv(VectorEnv):
         """Everything a later `load_state` needs to continue exactly: walker states, counters, per-env generators."""
         return {"rngs": [rng.bit_generator.state for rng in self._rngs], "state": self._state.copy(),
                 "counts": self._counts.copy(), "start": self._start.copy(), "intended": self._intended.copy(),
-                "elapsed": self._elapsed.copy(), "needs_reset": self._needs_reset.copy()}
+                "furthest": self._furthest.copy(), "elapsed": self._elapsed.copy(),
+                "needs_reset": self._needs_reset.copy()}
 
     def load_state(self, state: dict) -> None:
         """Continue from what `state` returned (by an env with the same num_envs and parameters)."""
@@ -143,5 +149,6 @@ class MountainV1VectorEnv(VectorEnv):
             rng.bit_generator.state = saved
         self._state, self._counts = np.array(state["state"], np.float64), np.array(state["counts"], np.float64)
         self._start, self._intended = np.array(state["start"], np.float64), np.array(state["intended"], np.float64)
+        self._furthest = np.array(state["furthest"], np.float64)
         self._elapsed = np.array(state["elapsed"], np.int64)
         self._needs_reset = np.array(state["needs_reset"], bool)
