@@ -6,9 +6,10 @@ experiment directory the command was pointed at are unchanged).
 
 The cases in `IN_SUBPROCESS` run `metatoken` in a fresh interpreter, as a user would: the exit
 code is the process's and stderr is all the process printed, import-time output included. The
-others call the same `entrypoint(argv)` in this process (its working directory switched to the
-case's, file descriptors 1 and 2 captured, warnings counted as stderr lines): the error message and
-exit code come from the same code, without paying a fresh import of torch per case.
+others call the same `entrypoint(argv)` in this process (the `cli_here` fixture of tests/conftest.py:
+working directory switched to the case's, file descriptors 1 and 2 captured, warnings counted as
+stderr lines): the error message and exit code come from the same code, without a fresh import of
+torch per case. The subprocess cases also run in-process on a copy of their files, and must agree.
 
 - `specs/*.yaml`: one spec file per bad input; its first line `# expect: TEXT` is what the
   error line must contain.
@@ -28,7 +29,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,8 +56,6 @@ PENDULUM_STEPS = 10
 # on a broken experiment and the tampered checkpoint (whose payload must not run in any process).
 IN_SUBPROCESS = {"gradient_steps_bool", "unknown_backend", "dataset_nan_observations", "out_under_proc",
                  "report_corrupt_metrics", "checkpoint_pickle_payload"}
-# Python's default filters hide these outside __main__, so a user never sees them on stderr.
-_HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
 def _gym_notice() -> list[str]:
@@ -96,40 +94,25 @@ def cli_subprocess(args: list[str], cwd: Path) -> Result:
     return Result(proc.returncode, proc.stdout, lines)
 
 
-def cli_in_process(args: list[str], cwd: Path, capfd, monkeypatch) -> Result:
-    """Call the CLI's `entrypoint(ARGS)` here, in `cwd`; every warning a user would see counts as a stderr line."""
-    from metatoken.cli import entrypoint
-
-    monkeypatch.chdir(cwd)
-    capfd.readouterr()  # only what this command prints
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # repeats too, so a warning shown once per process is not missed
-        try:
-            entrypoint(args)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-    out, err = capfd.readouterr()
-    shown = [w for w in caught if not issubclass(w.category, _HIDDEN_WARNINGS)]
-    lines = err.splitlines() + [f"{w.category.__name__}: {w.message}" for w in shown]
-    return Result(code, out, lines)
-
-
 @pytest.fixture
-def cli(capfd, monkeypatch) -> Callable[..., Result]:
+def cli(cli_here) -> Callable[..., Result]:
     """cli(args, cwd, fresh=False): in this process; `fresh`: in a subprocess and in this process, which must agree.
 
     The in-process call comes second and is run on a copy of `cwd` taken before the subprocess ran,
     so that both see the same files; agreeing on exit code, stdout and stderr shows the in-process
     path reports what a user's terminal would.
     """
+    def in_process(args: list[str], cwd: Path) -> Result:
+        r = cli_here(args, cwd)
+        return Result(r.returncode, r.stdout, r.stderr.splitlines())
+
     def run(args: list[str], cwd: Path, fresh: bool = False) -> Result:
         if not fresh:
-            return cli_in_process(args, cwd, capfd, monkeypatch)
+            return in_process(args, cwd)
         twin = cwd.with_name(cwd.name + "-twin")
         shutil.copytree(cwd, twin, symlinks=True)
         result = cli_subprocess(args, cwd)
-        here = cli_in_process(args, twin, capfd, monkeypatch)
+        here = in_process(args, twin)
         same_paths = [line.replace(str(twin), str(cwd)) for line in [here.stdout, *here.stderr_lines]]
         assert (here.code, same_paths) == (result.code, [result.stdout, *result.stderr_lines])
         return result
