@@ -52,10 +52,10 @@ seeds: [0, 1]
 budgets: {gradient_steps: 3, eval_episodes: 2}
 """
 PENDULUM_STEPS = 10
-# One of each way in: a spec-file error, a click option error, a bad dataset, a bad --out, `report`
+# One of each way in: a spec-file error, click and option errors, a bad dataset, a bad --out, `report`
 # on a broken experiment and the tampered checkpoint (whose payload must not run in any process).
-IN_SUBPROCESS = {"gradient_steps_bool", "unknown_backend", "dataset_nan_observations", "out_under_proc",
-                 "report_corrupt_metrics", "checkpoint_pickle_payload"}
+IN_SUBPROCESS = {"gradient_steps_bool", "unknown_backend", "address_without_ray", "dataset_nan_observations",
+                 "out_under_proc", "report_corrupt_metrics", "checkpoint_pickle_payload"}
 
 
 def _gym_notice() -> list[str]:
