@@ -1,6 +1,6 @@
 """The real `metatoken` executable, end to end, including its user-error contract.
 
-Spec and --set errors call the CLI's entrypoint in this process (`cli_here`, tests/conftest.py):
+Most user-error cases call the CLI's entrypoint in this process (`cli_here`, tests/conftest.py):
 they are about the message and exit code, and the bad-input corpus (tests/bad_inputs) checks that
 the in-process and subprocess answers agree. Everything else runs the executable.
 """
@@ -103,10 +103,10 @@ def test_bad_set_is_one_line_and_exit_2(tmp_path, override, expected, cli_here):
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_files_and_unknown_ids(tmp_path):
+def test_missing_files_and_unknown_ids(tmp_path, cli_here):
     assert "no such spec file" in _one_line_exit_2(cli("run", tmp_path / "none.yaml"))
-    assert "not an experiment directory" in _one_line_exit_2(cli("report", tmp_path))
-    assert "unknown task id 'nope'" in _one_line_exit_2(cli("collect", "nope", "--out", tmp_path))
+    assert "not an experiment directory" in _one_line_exit_2(cli_here(["report", tmp_path], ROOT))
+    assert "unknown task id 'nope'" in _one_line_exit_2(cli_here(["collect", "nope", "--out", tmp_path], ROOT))
 
 
 @pytest.mark.parametrize(
