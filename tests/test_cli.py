@@ -1,4 +1,9 @@
-"""The real `metatoken` executable, end to end, including its user-error contract."""
+"""The real `metatoken` executable, end to end, including its user-error contract.
+
+Most user-error cases call the CLI's entrypoint in this process (`cli_here`, tests/conftest.py):
+they are about the message and exit code, and the bad-input corpus (tests/bad_inputs) checks that
+the in-process and subprocess answers agree. Everything else runs the executable.
+"""
 
 import os
 import subprocess
@@ -78,11 +83,11 @@ def _one_line_exit_2(r):
          "methods[0].id: method 'sgd'"),
     ],
 )
-def test_malformed_spec_is_one_line_and_exit_2(tmp_path, yaml_text, expected):
+def test_malformed_spec_is_one_line_and_exit_2(tmp_path, yaml_text, expected, cli_here):
     spec = tmp_path / "bad.yaml"
     spec.write_text(yaml_text)
     out = tmp_path / "out"
-    line = _one_line_exit_2(cli("run", spec, "--out", out))
+    line = _one_line_exit_2(cli_here(["run", spec, "--out", out], ROOT))
     assert expected in line and "bad.yaml" in line
     assert not out.exists()  # nothing half-written
 
@@ -92,16 +97,16 @@ def test_malformed_spec_is_one_line_and_exit_2(tmp_path, yaml_text, expected):
     [("seeds", "expected key=value"), ("budgets.gradient_steps=-1", "budgets.gradient_steps"),
      ("methods.7.id=bc", "methods.7"), ("budgets.nope=1", "budgets.nope: unknown key")],
 )
-def test_bad_set_is_one_line_and_exit_2(tmp_path, override, expected):
-    line = _one_line_exit_2(cli("run", "specs/demo.yaml", "--set", override, "--out", tmp_path / "o"))
+def test_bad_set_is_one_line_and_exit_2(tmp_path, override, expected, cli_here):
+    line = _one_line_exit_2(cli_here(["run", "specs/demo.yaml", "--set", override, "--out", tmp_path / "o"], ROOT))
     assert expected in line
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_files_and_unknown_ids(tmp_path):
+def test_missing_files_and_unknown_ids(tmp_path, cli_here):
     assert "no such spec file" in _one_line_exit_2(cli("run", tmp_path / "none.yaml"))
-    assert "not an experiment directory" in _one_line_exit_2(cli("report", tmp_path))
-    assert "unknown task id 'nope'" in _one_line_exit_2(cli("collect", "nope", "--out", tmp_path))
+    assert "not an experiment directory" in _one_line_exit_2(cli_here(["report", tmp_path], ROOT))
+    assert "unknown task id 'nope'" in _one_line_exit_2(cli_here(["collect", "nope", "--out", tmp_path], ROOT))
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,8 @@ def cli(*args):
                           timeout=600, env={**os.environ, "COLUMNS": "120"})
 
 
-def test_cli_prints_json_and_rejects_bad_input_with_one_line():
+def test_cli_prints_json_and_rejects_bad_input_with_one_line(cli_here):
+    """The executable prints the probe as JSON; bad inputs (through the entrypoint in-process) are one line, exit 2."""
     r = cli("probe", "glitchgrid-tamper", "--set", "summit_distance=3", "--episodes", "20", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -81,6 +82,6 @@ def test_cli_prints_json_and_rejects_bad_input_with_one_line():
     for args, needle in ((("nope",), "unknown task id 'nope'"),
                          (("mountain", "--set", "bogus=1"), "--set bogus"),
                          (("mountain", "--set", "summit_distance=0.1"), "--set summit_distance")):
-        bad = cli("probe", *args)
+        bad = cli_here(["probe", *args], ROOT)
         assert bad.returncode == 2 and bad.stdout == ""
         assert len(bad.stderr.strip().splitlines()) == 1 and needle in bad.stderr

@@ -45,10 +45,8 @@ class Backend(str, Enum):
 def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
          overrides: list[str], backend: Backend = Backend.local, address: str | None = None,
          retries: int = 1, imports: list[str] | None = None) -> None:
-    from metatoken.experiments.runner import run_experiment
     from metatoken.experiments.spec import load_spec
     from metatoken.plugins import load_plugins
-    from metatoken.report.html import write_report
 
     load_plugins(imports)  # user tasks, methods and measurements, before the spec names them
     spec = load_spec(spec_path, overrides)
@@ -60,6 +58,10 @@ def _run(spec_path: Path, out: Path | None, resume: bool, workers: int | None,
         raise UserError("--address: only meaningful with --backend ray")
     if retries < 0:
         raise UserError(f"--retries: must be >= 0, got {retries}")
+    # the runner and the report pull in pandas and matplotlib: only once the spec and options are known good
+    from metatoken.experiments.runner import run_experiment
+    from metatoken.report.html import write_report
+
     out_dir = out or Path("runs") / spec.name
     outcome = run_experiment(spec, out_dir, workers=workers, resume=resume,
                              backend=backend.value, address=address, retries=retries)
@@ -165,10 +167,10 @@ def probe_(
     typer.echo(json.dumps(result.to_json()) if json_ else probing.table(result))
 
 
-def entrypoint() -> None:
-    """Console entry: user errors become one line on stderr and exit code 2."""
+def entrypoint(argv: list[str] | None = None) -> None:
+    """Console entry (ARGV, default the process's): user errors become one line on stderr and exit code 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=argv, prog_name="metatoken" if argv is not None else None, standalone_mode=False)
     except UserError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)

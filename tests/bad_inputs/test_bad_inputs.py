@@ -1,8 +1,15 @@
-"""The bad-input corpus, through the real CLI in a subprocess.
+"""The bad-input corpus, through the real CLI.
 
 Every case asserts the same four things: exit code 2, exactly one line on stderr that
 names the problem, no traceback, and nothing written (the working directory and any
 experiment directory the command was pointed at are unchanged).
+
+The cases in `IN_SUBPROCESS` run `metatoken` in a fresh interpreter, as a user would: the exit
+code is the process's and stderr is all the process printed, import-time output included. The
+others call the same `entrypoint(argv)` in this process (the `cli_here` fixture of tests/conftest.py:
+working directory switched to the case's, file descriptors 1 and 2 captured, warnings counted as
+stderr lines): the error message and exit code come from the same code, without a fresh import of
+torch per case. The subprocess cases also run in-process on a copy of their files, and must agree.
 
 - `specs/*.yaml`: one spec file per bad input; its first line `# expect: TEXT` is what the
   error line must contain.
@@ -45,6 +52,10 @@ seeds: [0, 1]
 budgets: {gradient_steps: 3, eval_episodes: 2}
 """
 PENDULUM_STEPS = 10
+# One of each way in: a spec-file error, click and option errors, a bad dataset, a bad --out, `report`
+# on a broken experiment and the tampered checkpoint (whose payload must not run in any process).
+IN_SUBPROCESS = {"gradient_steps_bool", "unknown_backend", "address_without_ray", "dataset_nan_observations",
+                 "out_under_proc", "report_corrupt_metrics", "checkpoint_pickle_payload"}
 
 
 def _gym_notice() -> list[str]:
@@ -72,7 +83,7 @@ class Result:
     stderr_lines: list[str]
 
 
-def cli(args: list[str], cwd: Path) -> Result:
+def cli_subprocess(args: list[str], cwd: Path) -> Result:
     """Run `metatoken ARGS` in a fresh interpreter, as a user would."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", "from metatoken.cli import entrypoint; entrypoint()", *args],
@@ -81,6 +92,31 @@ def cli(args: list[str], cwd: Path) -> Result:
     if GYM_NOTICE and lines[:len(GYM_NOTICE)] == GYM_NOTICE:
         lines = lines[len(GYM_NOTICE):]
     return Result(proc.returncode, proc.stdout, lines)
+
+
+@pytest.fixture
+def cli(cli_here) -> Callable[..., Result]:
+    """cli(args, cwd, fresh=False): in this process; `fresh`: in a subprocess and in this process, which must agree.
+
+    The in-process call comes second and is run on a copy of `cwd` taken before the subprocess ran,
+    so that both see the same files; agreeing on exit code, stdout and stderr shows the in-process
+    path reports what a user's terminal would.
+    """
+    def in_process(args: list[str], cwd: Path) -> Result:
+        r = cli_here(args, cwd)
+        return Result(r.returncode, r.stdout, r.stderr.splitlines())
+
+    def run(args: list[str], cwd: Path, fresh: bool = False) -> Result:
+        if not fresh:
+            return in_process(args, cwd)
+        twin = cwd.with_name(cwd.name + "-twin")
+        shutil.copytree(cwd, twin, symlinks=True)
+        result = cli_subprocess(args, cwd)
+        here = in_process(args, twin)
+        same_paths = [line.replace(str(twin), str(cwd)) for line in [here.stdout, *here.stderr_lines]]
+        assert (here.code, same_paths) == (result.code, [result.stdout, *result.stderr_lines])
+        return result
+    return run
 
 
 def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
@@ -105,11 +141,11 @@ def assert_refused(result: Result, expect: str, before: dict, after: dict) -> No
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
-def test_bad_spec_file(spec, tmp_path):
+def test_bad_spec_file(spec, tmp_path, cli):
     expect = spec.read_text().splitlines()[0].removeprefix("# expect: ")
     (tmp_path / "spec.yaml").write_text(spec.read_text())
     before = snapshot(tmp_path)
-    result = cli(["run", "spec.yaml", "--out", "out"], tmp_path)
+    result = cli(["run", "spec.yaml", "--out", "out"], tmp_path, fresh=spec.stem in IN_SUBPROCESS)
     assert_refused(result, expect, before, snapshot(tmp_path))
 
 
@@ -345,18 +381,18 @@ def _params():
 
 
 @pytest.mark.parametrize("name", list(_params()))
-def test_bad_input(name, tmp_path, finished, pendulum_data):
+def test_bad_input(name, tmp_path, finished, pendulum_data, cli):
     work = tmp_path / "cwd"
     work.mkdir()
     args, expect, watched = CASES[name].setup(work, finished, pendulum_data)
     before = snapshot(work, *watched)
-    result = cli(args, work)
+    result = cli(args, work, fresh=name in IN_SUBPROCESS)
     assert_refused(result, expect, before, snapshot(work, *watched))
     assert not (work / "PWNED").exists()
 
 
 @pytest.mark.parametrize("name", sorted(BAD_DATASETS))
-def test_bad_dataset_stops_before_training(name, tmp_path, pendulum_data):
+def test_bad_dataset_stops_before_training(name, tmp_path, pendulum_data, cli):
     """Refused before training: one line, exit 2, and no run or cached copy of the data."""
     _write_bad_dataset(tmp_path, pendulum_data, BAD_DATASETS[name][0])
     result = cli(["run", "spec.yaml", "--out", "out"], tmp_path)
@@ -365,7 +401,7 @@ def test_bad_dataset_stops_before_training(name, tmp_path, pendulum_data):
     assert not (tmp_path / "out" / "runs").exists() and not (tmp_path / "out" / "datasets").exists()
 
 
-def test_pickle_payload_is_refused_and_never_executed(tmp_path, finished):
+def test_pickle_payload_is_refused_and_never_executed(tmp_path, finished, cli):
     """A checkpoint whose weights file is a pickle: loading fails in one line, the payload never runs."""
     from metatoken.errors import UserError
     from metatoken.models.checkpoint import load_policy

@@ -1,5 +1,5 @@
 """Faults: a worker that dies has its run retried, then recorded as failed while the others go
-on; a driver that dies takes its workers with it."""
+on; a driver that dies takes its workers with it. The grid is conftest.py's two-task spec."""
 
 import multiprocessing as mp
 import os
@@ -17,16 +17,6 @@ import yaml
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
 
-TINY = {"d_model": 16, "n_layers": 1, "context": 4}
-# two tasks, so two independent pi_ref runs train side by side in two workers
-SPEC = {
-    "name": "faults", "seeds": [0],
-    "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}",
-               "options": {"summit_distance": d, "reference_episodes": 20}}
-              for d in (4, 5)],
-    "methods": [{"id": "bc", "hyperparameters": TINY}],
-    "budgets": {"gradient_steps": 150, "eval_episodes": 2},
-}
 TIMEOUT_S = 300
 
 
@@ -38,10 +28,10 @@ def _wait_for_a_run_in_flight(runs: Path) -> None:
         time.sleep(0.05)
 
 
-def _run_and_kill_one_worker(out: Path, retries: int):
+def _run_and_kill_one_worker(spec: dict, out: Path, retries: int):
     outcome = []
     thread = threading.Thread(target=lambda: outcome.append(
-        run_experiment(parse_spec(SPEC), out, workers=2, retries=retries)))
+        run_experiment(parse_spec(spec), out, workers=2, retries=retries)))
     thread.start()
     _wait_for_a_run_in_flight(out / "runs")
     victim = mp.active_children()[0]
@@ -55,19 +45,18 @@ def _metrics(results):
     return {r.run_id: {k: v for k, v in r.metrics.items() if k != "ledger/wall_time_s"} for r in results}
 
 
-def test_a_killed_worker_is_retried_and_the_results_are_unchanged(tmp_path):
-    killed = _run_and_kill_one_worker(tmp_path / "killed", retries=1)
+def test_a_killed_worker_is_retried_and_the_results_are_unchanged(tmp_path, two_tasks, calm_metrics):
+    killed = _run_and_kill_one_worker(two_tasks, tmp_path / "killed", retries=1)
     assert [r.status for r in killed.results] == ["ok", "ok"]
-    calm = run_experiment(parse_spec(SPEC), tmp_path / "calm", workers=1)
-    a, b = _metrics(calm.results), _metrics(killed.results)
+    a, b = calm_metrics, _metrics(killed.results)
     assert a.keys() == b.keys()
     for run_id in a:
         np.testing.assert_array_equal(list(a[run_id].values()), list(b[run_id].values()), err_msg=run_id)
     assert not [p for p in (tmp_path / "killed" / "runs").iterdir() if p.name.startswith(".")]
 
 
-def test_without_retries_the_dead_workers_run_is_recorded_failed_and_the_other_finishes(tmp_path):
-    outcome = _run_and_kill_one_worker(tmp_path, retries=0)
+def test_without_retries_the_dead_workers_run_is_recorded_failed_and_the_other_finishes(tmp_path, two_tasks):
+    outcome = _run_and_kill_one_worker(two_tasks, tmp_path, retries=0)
     status = sorted(r.status for r in outcome.results)
     assert status == ["failed", "ok"]
     failed = next(r for r in outcome.results if r.status == "failed")
@@ -91,9 +80,9 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def test_workers_exit_when_the_driver_is_killed(tmp_path):
+def test_workers_exit_when_the_driver_is_killed(tmp_path, two_tasks):
     spec = tmp_path / "faults.yaml"
-    spec.write_text(yaml.safe_dump(SPEC))
+    spec.write_text(yaml.safe_dump(two_tasks))
     out = tmp_path / "out"
     exe = Path(sys.executable).with_name("metatoken")
     driver = subprocess.Popen([str(exe), "run", str(spec), "--out", str(out), "--workers", "2"],

@@ -20,21 +20,9 @@ import numpy as np
 import pytest
 import yaml
 
-from metatoken.experiments.runner import run_experiment
-from metatoken.experiments.spec import parse_spec
-
 pytest.importorskip("ray")
 RAY = Path(sys.executable).with_name("ray")
 EXE = Path(sys.executable).with_name("metatoken")
-TINY = {"d_model": 16, "n_layers": 1, "context": 4}
-SPEC = {
-    "name": "cluster", "seeds": [0],
-    "tasks": [{"id": "glitchgrid-teleport", "name": f"d{d}",
-               "options": {"summit_distance": d, "reference_episodes": 20}}
-              for d in (4, 5)],
-    "methods": [{"id": "bc", "hyperparameters": TINY}],
-    "budgets": {"gradient_steps": 150, "eval_episodes": 2},
-}
 TIMEOUT_S = 300
 
 
@@ -85,7 +73,7 @@ def _stop(temp_dir: str, port: int) -> None:
 
 
 @pytest.mark.skipif(not RAY.exists(), reason="the ray executable is not installed")
-def test_cluster_run_survives_a_killed_ray_worker(tmp_path):
+def test_cluster_run_survives_a_killed_ray_worker(tmp_path, two_tasks, calm_metrics):
     temp_dir = tempfile.mkdtemp(prefix="/tmp/mtray")  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
     # a private HOME: Ray keeps its auth token in ~/.ray, which other clusters on this machine share
@@ -104,7 +92,7 @@ def test_cluster_run_survives_a_killed_ray_worker(tmp_path):
             port = _free_port()
         assert head.returncode == 0, f"ray start failed: {(head.stdout + head.stderr)[-3000:]}"
         spec = tmp_path / "cluster.yaml"
-        spec.write_text(yaml.safe_dump(SPEC))
+        spec.write_text(yaml.safe_dump(two_tasks))
         driver = subprocess.Popen([str(EXE), "run", str(spec), "--backend", "ray", "--address", f"127.0.0.1:{port}",
                                    "--out", str(tmp_path / "ray"), "--retries", "1"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -122,10 +110,8 @@ def test_cluster_run_survives_a_killed_ray_worker(tmp_path):
     finally:
         _stop(temp_dir, port)
         shutil.rmtree(temp_dir, ignore_errors=True)
-    local = run_experiment(parse_spec(SPEC), tmp_path / "local", workers=1)
-    for r in local.results:
-        a = {k: v for k, v in r.metrics.items() if k != "ledger/wall_time_s"}
-        remote = tmp_path / "ray" / "runs" / r.run_id / "metrics.json"
+    for run_id, a in calm_metrics.items():  # the local backend's, one calm worker (conftest.py)
+        remote = tmp_path / "ray" / "runs" / run_id / "metrics.json"
         b = {k: v for k, v in json.loads(remote.read_text()).items() if k != "ledger/wall_time_s"}
         assert a.keys() == b.keys()
-        np.testing.assert_array_equal([a[k] for k in sorted(a)], [b[k] for k in sorted(a)], err_msg=r.run_id)
+        np.testing.assert_array_equal([a[k] for k in sorted(a)], [b[k] for k in sorted(a)], err_msg=run_id)
