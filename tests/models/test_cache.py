@@ -87,35 +87,3 @@ def test_batched_and_single_env_sampling_agree():
         single.reset(1, target=np.zeros(1), seed=10 + i)
         assert np.array_equal(np.concatenate([single.act(o[i:i + 1]) for o in obs]), acts[:, i])
     assert len(np.unique(acts)) > 1  # sampling, not argmax
-
-
-@pytest.mark.parametrize("head,act_dim", [("tanh", 2), ("categorical", 3)])
-def test_plain_cached_step_equals_the_module_path_bit_for_bit(head, act_dim):
-    """Without hooks the step skips nn.Module calls; a no-op hook forces the module path, same bits."""
-    model, B, T = _model(head, act_dim), 4, 13
-    g = torch.Generator().manual_seed(2)
-    plain, hooked = model.init_cache(B), model.init_cache(B)
-    ts = torch.tensor([0, 3, 7, 11])  # envs at different ring positions, one just starting
-    with torch.no_grad():
-        for t in range(T):
-            obs, cond = torch.randn(B, 4, generator=g), torch.randn(B, 2, generator=g)
-            prev = (torch.randint(0, act_dim, (B,), generator=g) if head == "categorical"
-                    else torch.randn(B, act_dim, generator=g))
-            got = model.step(plain, obs, prev, cond, ts + t)  # (B, P)
-            handle = model.blocks[1].mlp[0].register_forward_hook(lambda m, i, o: None)
-            try:
-                want = model.step(hooked, obs, prev, cond, ts + t)  # (B, P)
-            finally:
-                handle.remove()
-            assert torch.equal(got, want), t
-            assert torch.equal(plain.kv, hooked.kv), t
-
-
-def test_a_hook_on_a_block_sees_the_cached_step():
-    """Hooks attached to the stepped modules still fire (the step then takes the module path)."""
-    model, seen = _model("tanh", 2), []
-    cache = model.init_cache(2)
-    model.blocks[2].attn.hook_pattern.add_hook(lambda a, hook: seen.append(a.shape))
-    with torch.no_grad():
-        model.step(cache, torch.zeros(2, 4), torch.zeros(2, 2), torch.zeros(2, 2), torch.tensor([0, 1]))
-    assert seen == [(2, 2, 1, 5)]  # (B, H, 1, K)

@@ -54,16 +54,6 @@ class KVCache:
     """Rolling per-env cache of every layer's keys and values for the last K tokens."""
 
     kv: torch.Tensor  # (B, K, L * 2 * C): ring buffer, slot = timestep % K
-    # The modules a cached step passes through after the embedding, listed once per rollout
-    # so that checking them for hooks on every step stays cheap.
-    stepped: tuple[nn.Module, ...] = ()
-
-
-def _hooked(modules: tuple[nn.Module, ...]) -> bool:
-    """Whether a forward hook would see any of these modules' calls (then a step must make them)."""
-    glob = nn.modules.module
-    return bool(glob._global_forward_hooks or glob._global_forward_pre_hooks) or \
-        any(m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
 class Attention(nn.Module):
@@ -216,8 +206,7 @@ class DecisionTransformer(nn.Module):
     def init_cache(self, num_envs: int) -> KVCache:
         """An empty rolling cache for `num_envs` environments."""
         width = self.cfg.n_layers * 2 * self.cfg.d_model
-        stepped = (*self.blocks.modules(), self.ln_f)
-        return KVCache(torch.zeros(num_envs, self.cfg.context, width, device=self.act_start.device), stepped)
+        return KVCache(torch.zeros(num_envs, self.cfg.context, width, device=self.act_start.device))
 
     def step(self, cache: KVCache, obs, prev_action, cond, timestep) -> torch.Tensor:
         """One new token per env (obs (B, O), ..., timestep (B,)): writes the cache, returns (B, P).
@@ -225,41 +214,16 @@ class DecisionTransformer(nn.Module):
         Equal to forward() on each env's last K tokens: keys/values depend only on their token.
         """
         B = timestep.shape[0]
-        C, H, K, L = self.cfg.d_model, self.cfg.n_heads, self.cfg.context, self.cfg.n_layers
+        C, H, K = self.cfg.d_model, self.cfg.n_heads, self.cfg.context
         x = self.embed(obs, prev_action, cond, timestep)  # (B, C)
         rows = torch.arange(B, device=x.device)
         cache.kv[rows, timestep % K] = self._kv(x)  # (B, L*2*C) into each env's ring slot
         valid = torch.arange(K, device=x.device)[None] <= timestep[:, None]  # (B, K) filled slots
-        kv = cache.kv.view(B, K, L, 2, H, C // H).permute(2, 3, 0, 4, 1, 5)  # (L, 2, B, H, K, D)
-        if self.training or _hooked(cache.stepped):
-            h = x
-            for i, block in enumerate(self.blocks):
-                h = block(h, kv[i, 0], kv[i, 1], valid)
-            return self.head(self.ln_f(h))
-        return self.head(self._plain_step(x, kv, ~valid[:, None, None]))
-
-    def _plain_step(self, x: torch.Tensor, kv: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-        """The blocks' cached step as plain tensor ops, for eval without hooks.
-
-        The same operations in the same order as `Block.forward` with `Attention.step`
-        (dropout is the identity in eval), so the outputs are bit for bit the same; only
-        nn.Module's per-call machinery (about 40 calls a step) is skipped. x (B, C), kv the
-        cache's view (L, 2, B, H, K, D), masked (B, 1, 1, K) empty slots; returns ln_f's output (B, C).
-        """
-        B, C = x.shape
-        H = self.cfg.n_heads
+        kv = cache.kv.view(B, K, self.cfg.n_layers, 2, H, C // H).permute(2, 3, 0, 4, 1, 5)  # (L, 2, B, H, K, D)
         h = x
         for i, block in enumerate(self.blocks):
-            attn, ln1, ln2, up, down = block.attn, block.ln1, block.ln2, block.mlp[0], block.mlp[2]
-            a = F.layer_norm(h, ln1.normalized_shape, ln1.weight, ln1.bias, ln1.eps)  # (B, C)
-            q = F.linear(a, attn.q.weight, attn.q.bias)[:, None].view(B, 1, H, C // H).transpose(1, 2)  # (B, H, 1, D)
-            scores = q @ kv[i, 0].transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, 1, K)
-            z = scores.masked_fill(masked, float("-inf")).softmax(-1) @ kv[i, 1]  # (B, H, 1, D)
-            h = h + F.linear(z.reshape(B, C), attn.out.weight, attn.out.bias)  # (B, C)
-            m = F.linear(F.layer_norm(h, ln2.normalized_shape, ln2.weight, ln2.bias, ln2.eps), up.weight, up.bias)
-            h = h + F.linear(torch.relu_(m), down.weight, down.bias)  # (B, C)
-        ln = self.ln_f
-        return F.layer_norm(h, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+            h = block(h, kv[i, 0], kv[i, 1], valid)
+        return self.head(self.ln_f(h))
 
     def flops_per_token(self) -> float:
         """Forward multiply-adds x 2 per token at full context (training costs about 3x)."""
