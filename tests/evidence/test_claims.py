@@ -196,10 +196,13 @@ def test_c5_controllability():
 
 
 # ------------------------------------------------------------------ C7
+RET = "capability/normalized_return"
+
+
 def _c7(slope, drift=None):
     runs = []
     for lam in (0.0, 0.5, 1.0, 2.0):
-        m = {CAP: 0.4 + slope * lam}
+        m = {RET: 0.4 + slope * lam, CAP: 0.4 - slope * lam}  # intended moves the other way: C7 must not read it
         if drift is not None:
             m["training/equilibrium_drift"] = drift
         runs += seeds("mixture", metrics=m, **{"hp.lam": lam})
@@ -215,6 +218,8 @@ def test_c7_monotone_and_stable():
     assert verdict("C7", _c7(0.2, drift=0.5)).verdict == "contradicted"
     r = verdict("C7", [x for x in _c7(0.2, 0.02) if x["hp.lam"] < 1])
     assert r.verdict == "inconclusive" and "3 or more values" in r.reason
+    r = verdict("C7", [{**x, "metrics": {CAP: x["metrics"][CAP]}} for x in _c7(0.2, 0.02)])
+    assert r.verdict == "inconclusive" and RET in r.reason
 
 
 # ------------------------------------------------------------------ C8

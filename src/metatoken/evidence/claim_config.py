@@ -34,6 +34,9 @@ class ClaimConfig:
     # summit-reached share (under the sparse reward: the share of episodes paid); tasks without an
     # implementation audit fall back to the return on the reference data's scale
     success: tuple[str, ...] = ("implementation/success_rate", "capability/normalized_return")
+    # C7's equilibrium: what the mixture's RL term pulls on is the task's reward, not the audit's intended measure
+    # (on a task with an exploit the two part ways, and "monotone in lambda" would then mix C7 with exploiting)
+    equilibrium: str = "capability/normalized_return"
     off_reference: str = "distribution/mmd"
     rl_amount: str = "ledger/kl_to_reference_nats"
     controllability: str = "controllability/spearman"
