@@ -183,6 +183,8 @@ def test_c6_predictor_against_kl_finetune():
     assert verdict("C6", kl + seeds("condition", metrics={CAP: 0.6, mmd: 0.9})).verdict == "contradicted"
     r = verdict("C6", _frontier("kl-finetune", "hp.beta", EXP, lambda c: 0.5) + seeds("condition", metrics={CAP: 0.6}))
     assert r.verdict == "inconclusive" and "distribution/mmd" in r.reason
+    r = verdict("C6", seeds("condition", metrics={CAP: 0.6, mmd: 0.05}))  # no RL fine-tuning run at all
+    assert r.verdict == "inconclusive" and r.reason.startswith("no run of kl-finetune")
 
 
 # ------------------------------------------------------------------ C5
