@@ -224,6 +224,18 @@ def test_c7_monotone_and_stable():
     assert r.verdict == "inconclusive" and RET in r.reason
 
 
+def test_c7_c8_read_the_recipes_spec_layout():
+    # specs/recipes.yaml's layout: bc and rl-as-sl (no hp.lam: NaN in the table) beside mixture at 3 lambdas
+    ratio = "charts/grad_variance_ratio"
+    runs = seeds("bc", metrics={CAP: 0.6, RET: 0.6}) + seeds("rl-as-sl", metrics={CAP: 0.62, RET: 0.6, ratio: 4.0})
+    for lam, ret in ((0.0, 0.6), (1.0, 0.8), (3.0, 0.9)):
+        runs += seeds("mixture", metrics={CAP: 0.6, RET: ret, "training/equilibrium_drift": 0.01}, **{"hp.lam": lam})
+    r7, r8 = verdict("C7", runs), verdict("C8", runs)
+    assert r7.verdict == "supported" and r7.estimate > 0.8
+    assert r8.verdict == "supported" and r8.estimate == pytest.approx(0.02)
+    assert "log ratio 1.39" in r8.reason  # log 4
+
+
 # ------------------------------------------------------------------ C8
 def test_c8_matches_at_higher_variance():
     ratio = "charts/grad_variance_ratio"
