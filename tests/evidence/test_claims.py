@@ -61,16 +61,23 @@ def test_c1_supported_contradicted_untestable():
 
 
 # ------------------------------------------------------------------ C2
-def _c2(sparse_exploit, other_exploit, sparse_cap=0.9):
-    labels = ["walk", "hop", "launch", "crawl", "fall"]
+SUCCESS = "implementation/success_rate"
+LABELS = ["walk", "hop", "launch", "crawl", "fall"]
+
+
+def _c2(sparse_exploit, other_exploit, sparse_success=1.0, sparse_cap=0.2):
+    """Sparse ppo seeds that reach the summit by hopping (task success 1, intended only `sparse_cap`), each
+    seed committing to a different implementation, against dense ppo and bc that walk a fixed mix."""
     runs = []
-    for s, lab in enumerate(labels):  # each sparse seed commits to a different implementation
-        shares = {f"implementation/{x}": float(x == lab) for x in labels}
+    for s, lab in enumerate(LABELS):
+        shares = {f"implementation/{x}": float(x == lab) for x in LABELS}
         runs.append({"task": "sparse", "method": "ppo", "seed": s, "task.reward": "sparse",
-                     "metrics": {CAP: sparse_cap, EXP: sparse_exploit + NOISE[s], **shares}})
-    mixed = {f"implementation/{x}": 0.2 for x in labels}  # every seed the same mix: no spread between seeds
-    runs += seeds("ppo", "dense", {CAP: 0.9, EXP: other_exploit, **mixed}, **{"task.reward": "dense"})
-    runs += seeds("bc", "dense", {CAP: 0.9, EXP: other_exploit, **mixed}, **{"task.reward": "dense"})
+                     "metrics": {CAP: sparse_cap, SUCCESS: sparse_success, EXP: sparse_exploit + NOISE[s],
+                                 "implementation/walk_among_successes": float(lab == "walk"), **shares}})
+    mixed = {f"implementation/{x}": 0.2 for x in LABELS}  # every seed the same mix: no spread between seeds
+    for method in ("ppo", "bc"):
+        runs += seeds(method, "dense", {CAP: 0.9, SUCCESS: 0.9, EXP: other_exploit, **mixed,
+                                        "implementation/walk_among_successes": 0.2}, **{"task.reward": "dense"})
     return runs
 
 
@@ -79,8 +86,57 @@ def test_c2_supported_contradicted_untestable():
     assert r.verdict == "supported" and r.estimate == pytest.approx(0.7)
     assert "spread (bits) 2.32" in r.reason  # log2(5): all variety between seeds
     assert verdict("C2", _c2(0.0, 0.5)).verdict == "contradicted"
-    r = verdict("C2", _c2(0.8, 0.1, sparse_cap=0.2))
+    r = verdict("C2", _c2(0.8, 0.1, sparse_success=0.2, sparse_cap=0.9))
     assert r.verdict == "inconclusive" and "no successful sparse-reward RL run" in r.reason
+
+
+def test_c2_success_is_the_tasks_own_not_intended():
+    # the hopping sparse runs reach the summit every time but score intended 0.2: they succeed at the task,
+    # so C2 is about them (the old rule, intended >= 0.5, found no successful sparse run here)
+    r = verdict("C2", _c2(0.8, 0.1, sparse_success=1.0, sparse_cap=0.2))
+    assert r.verdict == "supported" and "5 runs" in r.evidence
+    # intended 0.9 with the summit reached in 20% of episodes is not success
+    r = verdict("C2", _c2(0.8, 0.1, sparse_success=0.2, sparse_cap=0.9))
+    assert "no successful sparse-reward RL run" in r.reason
+
+
+def test_c2_success_falls_back_to_normalized_return():
+    runs = _c2(0.8, 0.1)
+    for run in runs:  # a task without the implementation audit: the return on the data's scale decides
+        m = run["metrics"]
+        won = m.pop(SUCCESS)
+        m["capability/normalized_return"] = 0.3 if run["task"] == "sparse" else won
+    r = verdict("C2", runs)
+    assert r.verdict == "inconclusive" and "no successful sparse-reward RL run" in r.reason
+    for run in runs:
+        if run["task"] == "sparse":
+            run["metrics"]["capability/normalized_return"] = 0.7
+    assert verdict("C2", runs).verdict == "supported"
+    gone = [{**x, "metrics": {k: v for k, v in x["metrics"].items() if k != "capability/normalized_return"}}
+            for x in runs]
+    r = verdict("C2", gone)
+    assert r.verdict == "inconclusive" and "lack a success column" in r.reason
+
+
+def test_c2_spread_is_read_within_a_configuration():
+    # two budgets; within each, every seed hops (or every seed walks): no spread between seeds, although
+    # pooling the two budgets would show one bit of it
+    runs = []
+    for budget, lab in ((1e4, "hop"), (1e6, "walk")):
+        for s in range(3):
+            runs.append({"task": "sparse", "method": "ppo", "seed": s, "task.reward": "sparse",
+                         "budget.env_steps": budget,
+                         "metrics": {CAP: 0.2, SUCCESS: 1.0, EXP: 0.5, **{f"implementation/{x}": float(x == lab)
+                                                                          for x in LABELS}}})
+    for s in range(3):
+        runs.append({"task": "sparse", "method": "bc", "seed": s, "task.reward": "sparse", "budget.env_steps": 0.0,
+                     "metrics": {CAP: 0.9, SUCCESS: 1.0, EXP: 0.0, "implementation/walk": 1.0}})
+    r = verdict("C2", runs)
+    assert "spread (bits) 0 over 2 sparse configuration(s)" in r.reason
+    assert r.verdict == "inconclusive"  # exploit supported, spread 0 - 0 has a [0, 0] interval
+    # a configuration with one successful seed has no spread to read
+    r = verdict("C2", [x for x in runs if x["seed"] == 0 or x["method"] == "bc"])
+    assert "no configuration has 2 or more successful sparse-reward RL seeds" in r.reason
 
 
 # ------------------------------------------------------------------ C3
@@ -127,6 +183,8 @@ def test_c6_predictor_against_kl_finetune():
     assert verdict("C6", kl + seeds("condition", metrics={CAP: 0.6, mmd: 0.9})).verdict == "contradicted"
     r = verdict("C6", _frontier("kl-finetune", "hp.beta", EXP, lambda c: 0.5) + seeds("condition", metrics={CAP: 0.6}))
     assert r.verdict == "inconclusive" and "distribution/mmd" in r.reason
+    r = verdict("C6", seeds("condition", metrics={CAP: 0.6, mmd: 0.05}))  # no RL fine-tuning run at all
+    assert r.verdict == "inconclusive" and r.reason.startswith("no run of kl-finetune")
 
 
 # ------------------------------------------------------------------ C5
@@ -140,10 +198,13 @@ def test_c5_controllability():
 
 
 # ------------------------------------------------------------------ C7
+RET = "capability/normalized_return"
+
+
 def _c7(slope, drift=None):
     runs = []
     for lam in (0.0, 0.5, 1.0, 2.0):
-        m = {CAP: 0.4 + slope * lam}
+        m = {RET: 0.4 + slope * lam, CAP: 0.4 - slope * lam}  # intended moves the other way: C7 must not read it
         if drift is not None:
             m["training/equilibrium_drift"] = drift
         runs += seeds("mixture", metrics=m, **{"hp.lam": lam})
@@ -159,6 +220,20 @@ def test_c7_monotone_and_stable():
     assert verdict("C7", _c7(0.2, drift=0.5)).verdict == "contradicted"
     r = verdict("C7", [x for x in _c7(0.2, 0.02) if x["hp.lam"] < 1])
     assert r.verdict == "inconclusive" and "3 or more values" in r.reason
+    r = verdict("C7", [{**x, "metrics": {CAP: x["metrics"][CAP]}} for x in _c7(0.2, 0.02)])
+    assert r.verdict == "inconclusive" and RET in r.reason
+
+
+def test_c7_c8_read_the_recipes_spec_layout():
+    # specs/recipes.yaml's layout: bc and rl-as-sl (no hp.lam: NaN in the table) beside mixture at 3 lambdas
+    ratio = "charts/grad_variance_ratio"
+    runs = seeds("bc", metrics={CAP: 0.6, RET: 0.6}) + seeds("rl-as-sl", metrics={CAP: 0.62, RET: 0.6, ratio: 4.0})
+    for lam, ret in ((0.0, 0.6), (1.0, 0.8), (3.0, 0.9)):
+        runs += seeds("mixture", metrics={CAP: 0.6, RET: ret, "training/equilibrium_drift": 0.01}, **{"hp.lam": lam})
+    r7, r8 = verdict("C7", runs), verdict("C8", runs)
+    assert r7.verdict == "supported" and r7.estimate > 0.8
+    assert r8.verdict == "supported" and r8.estimate == pytest.approx(0.02)
+    assert "log ratio 1.39" in r8.reason  # log 4
 
 
 # ------------------------------------------------------------------ C8

@@ -27,6 +27,16 @@ class ClaimConfig:
     found: str = "capability/return"  # under a sparse reward that pays 1 once: the share of episodes that found it
     exploit: str = "spookiness/exploit_rate"
     implementation_prefix: str = "implementation/"  # per-run label shares among successful episodes
+    # columns under the prefix that are not label shares (the implementation measurement's summaries)
+    implementation_summaries: frozenset[str] = frozenset(
+        {"implementation/success_rate", "implementation/walk_among_successes"})
+    # the task's own success rate of a run: the first of these it reports (C2). On Mountain-v1 the audit's
+    # summit-reached share (under the sparse reward: the share of episodes paid); tasks without an
+    # implementation audit fall back to the return on the reference data's scale
+    success: tuple[str, ...] = ("implementation/success_rate", "capability/normalized_return")
+    # C7's equilibrium: what the mixture's RL term pulls on is the task's reward, not the audit's intended measure
+    # (on a task with an exploit the two part ways, and "monotone in lambda" would then mix C7 with exploiting)
+    equilibrium: str = "capability/normalized_return"
     off_reference: str = "distribution/mmd"
     rl_amount: str = "ledger/kl_to_reference_nats"
     controllability: str = "controllability/spearman"
@@ -42,7 +52,7 @@ class ClaimConfig:
     supervised: str = "bc"
     knobs: dict[str, str] = field(default_factory=lambda: {
         "ppo": "budget.env_steps", "kl-finetune": "hp.beta", "mixture": "hp.lam", "filtered-bc": "hp.fraction"})
-    success_threshold: float = 0.5  # a run "succeeds" when its capability reaches this
+    success_threshold: float = 0.5  # a run "succeeds" (C2) when its task-own success rate reaches this
     stop_rate: float = 0.05  # "stops finding the reward": found-rate interval below this
     controllable_rho: float = 0.5
     equivalence_margin: float = 0.1
@@ -56,6 +66,21 @@ def missing(wide: pd.DataFrame, columns: list[str]) -> Part | None:
     """An inconclusive part naming the columns the results lack, or None when all are there."""
     gone = [c for c in columns if c not in wide.columns]
     return untestable(f"the results lack column(s) {', '.join(gone)}") if gone else None
+
+
+def success_rate(wide: pd.DataFrame, cfg: ClaimConfig) -> pd.Series | None:
+    """Each run's task-own success rate: its first non-NaN column of `cfg.success`; None when the results
+    have none of them."""
+    present = [c for c in cfg.success if c in wide.columns]
+    if not present:
+        return None
+    return wide[present].bfill(axis=1).iloc[:, 0].astype(float)
+
+
+def label_columns(wide: pd.DataFrame, cfg: ClaimConfig) -> list[str]:
+    """The implementation label-share columns (`implementation/<label>`, the summaries left out)."""
+    return [c for c in wide.columns if c.startswith(cfg.implementation_prefix)
+            and c not in cfg.implementation_summaries]
 
 
 def col(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:

@@ -27,6 +27,9 @@ def _matched_difference(w: pd.DataFrame, cfg: ClaimConfig, group_a: Iterable[str
     """Mean over (task, recipe a, recipe b) of metric_a - metric_b at matched capability levels, with a
     bootstrap over seeds within each knob value; or why it cannot be computed."""
     cols = [cfg.capability, metric]
+    for group in (group_a, group_b):  # say which side is absent rather than "no overlap"
+        if not w[w[cfg.method].isin(set(group))].dropna(subset=cols).shape[0]:
+            return untestable(f"no run of {', '.join(sorted(group))} reports {' and '.join(cols)}")
     plan: list[tuple[int, int, int, np.ndarray]] = []  # (first cell of a, cells of a, cells of b, levels)
     strata: list[np.ndarray] = []
     pairs = []

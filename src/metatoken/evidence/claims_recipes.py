@@ -45,20 +45,20 @@ def c5(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
 
 
 def c7(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
-    """C7: the mixture's capability rises monotonically with lambda (Spearman > 0) and its training
-    drift at the end stays under `drift_tolerance`."""
+    """C7: the mixture's equilibrium metric (the task's reward, which its RL term pulls on) rises monotonically
+    with lambda (Spearman > 0) and its training drift at the end stays under `drift_tolerance`."""
     text = "pretraining + λ·RL lands at an equilibrium set by λ (monotone in λ, stable over training)"
     lam = cfg.knobs.get(cfg.mixture, "hp.lam")
-    gone = missing(w, [lam, cfg.capability])
+    gone = missing(w, [lam, cfg.equilibrium])
     if gone:
         return row("C7", text, "", (NAN,) * 3, gone)
-    runs = w[(w[cfg.method] == cfg.mixture) & w[lam].notna() & w[cfg.capability].notna()]
+    runs = w[(w[cfg.method] == cfg.mixture) & w[lam].notna() & w[cfg.equilibrium].notna()]
     tasks = [f for _, f in runs.groupby(cfg.task, sort=True) if f[lam].nunique() >= 3]
     if not tasks:
         return row("C7", text, "", (NAN,) * 3, untestable(f"no task has mixture runs at 3 or more values of {lam}"))
     strata, plan = [], []
     for f in tasks:
-        cells = [col(g, [lam, cfg.capability]) for _, g in f.groupby(lam, sort=True)]
+        cells = [col(g, [lam, cfg.equilibrium]) for _, g in f.groupby(lam, sort=True)]
         plan.append((len(strata), len(cells)))
         strata += cells
 
@@ -77,7 +77,7 @@ def c7(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
         d = seed_bootstrap(drift, _mean_of_means, cfg.reps, cfg.seed) if drift else (NAN,) * 3
         st = directional(d[1], d[2], cfg.drift_tolerance, greater=False)
         parts.append(Part(st.verdict, f"stable: {st.reason}"))
-    ev = f"Spearman between {lam} and {cfg.capability} over mixture runs, mean over {len(tasks)} task(s)"
+    ev = f"Spearman between {lam} and {cfg.equilibrium} over mixture runs, mean over {len(tasks)} task(s)"
     return row("C7", text, ev, est, combine(parts))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metatoken.evidence.claim_config import NAN, ClaimConfig, col, missing, row
+from metatoken.evidence.claim_config import NAN, ClaimConfig, col, label_columns, missing, row, success_rate
 from metatoken.evidence.verdict import (
     CONTRADICTED,
     SUPPORTED,
@@ -59,37 +59,67 @@ def _between_bits(shares: np.ndarray) -> float:
     return max(h(ok.mean(0)) - float(np.mean([h(r) for r in ok])), 0.0)
 
 
+def _configurations(frame: pd.DataFrame, cfg: ClaimConfig) -> list[pd.DataFrame]:
+    """The runs split by configuration (task, method, reward and every knob/budget column the results have):
+    the runs of one configuration differ only in their seed."""
+    keys = [cfg.task, cfg.method, cfg.reward]
+    keys += [c for c in dict.fromkeys([cfg.budget, *cfg.knobs.values()]) if c in frame.columns]
+    return [g for _, g in frame.groupby(keys, sort=True, dropna=False)]
+
+
 def c2(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
-    """C2: successful sparse-reward RL runs exploit more, and spread wider across seeds, than successful
-    dense-reward RL or imitation runs."""
+    """C2: sparse-reward RL runs that succeed at the task (its own success rate, not the intended measure)
+    exploit more, and spread wider across seeds, than successful dense-reward RL or imitation runs."""
     text = ("when sparse-reward RL succeeds, its implementations spread wider and exploit more than "
             "dense-reward or imitation-based ones")
-    gone = missing(w, [cfg.reward, cfg.capability, cfg.exploit])
-    if gone:
-        return row("C2", text, "", (NAN,) * 3, gone)
-    ok = w[(w[cfg.capability] >= cfg.success_threshold) & w[cfg.exploit].notna()]
+    gone = missing(w, [cfg.reward, cfg.exploit])
+    won = success_rate(w, cfg)
+    if gone or won is None:
+        return row("C2", text, "", (NAN,) * 3, gone or untestable(f"the results lack a success column "
+                                                                   f"(one of {', '.join(cfg.success)})"))
+    rule = f"success ({' else '.join(cfg.success)}) >= {cfg.success_threshold:g}"
+    ok = w[(won >= cfg.success_threshold) & w[cfg.exploit].notna()]
     rl = ok[ok[cfg.method].isin(cfg.online)]
     sparse = rl[rl[cfg.reward] == cfg.sparse_reward]
     dense = rl[rl[cfg.reward].notna() & (rl[cfg.reward] != cfg.sparse_reward)]
     others = pd.concat([dense, ok[ok[cfg.method].isin(cfg.imitation)]])
     if len(sparse) == 0 or len(others) == 0:
         why = "no successful sparse-reward RL run" if len(sparse) == 0 else "no successful comparison run"
-        return row("C2", text, "", (NAN,) * 3, untestable(f"{why} (capability >= {cfg.success_threshold:g})"))
+        return row("C2", text, "", (NAN,) * 3, untestable(f"{why} ({rule})"))
     groups = [g for _, g in others.groupby([cfg.method, cfg.reward], dropna=False)]
     strata = [col(sparse, [cfg.exploit])] + [col(g, [cfg.exploit]) for g in groups]
     est = seed_bootstrap(strata, lambda s: s[0].mean() - np.mean([g.mean() for g in s[1:]]), cfg.reps, cfg.seed)
     exploit = directional(est[1], est[2], 0.0, greater=True)
-    labels = [c for c in w.columns if c.startswith(cfg.implementation_prefix)]
+    labels = label_columns(w, cfg)
     if not labels:
         spread = untestable(f"no {cfg.implementation_prefix}<label> share columns for the spread across seeds")
     else:
-        sh = [np.nan_to_num(col(sparse, labels))] + [np.nan_to_num(col(g, labels)) for g in groups]
-        sp = seed_bootstrap(sh, lambda s: _between_bits(s[0]) - np.nanmean([_between_bits(g) for g in s[1:]]),
-                            cfg.reps, cfg.seed)
-        spread = directional(sp[1], sp[2], 0.0, greater=True)
-        spread = Part(spread.verdict, f"spread (bits) {sp[0]:.3g}: {spread.reason}")
-    ev = (f"{cfg.exploit} of successful runs, sparse-reward RL ({len(sparse)} runs) minus the mean of "
-          f"{len(groups)} comparison groups; spread = I(seed; implementation) difference")
+        # spread across seeds is read within one configuration (seeds of one task, recipe and budget), so that
+        # differences between tasks or budgets do not count as spread; cells with one successful seed have none
+        cells = [[c for c in _configurations(g, cfg) if len(c) >= 2] for g in [sparse, *groups]]
+        spans, sh = [], []
+        for group in cells:
+            spans.append((len(sh), len(group)))
+            sh += [np.nan_to_num(col(c, labels)) for c in group]  # (seeds, labels) per configuration
+
+        def group_bits(s, i, n):
+            bits = [_between_bits(x) for x in s[i:i + n]]
+            return float(np.nanmean(bits)) if n and not np.all(np.isnan(bits)) else NAN
+
+        def stat(s):
+            first, rest = group_bits(s, *spans[0]), [group_bits(s, *sp) for sp in spans[1:]]
+            rest = [r for r in rest if not np.isnan(r)]
+            return first - float(np.mean(rest)) if rest else NAN
+
+        if spans[0][1] == 0:
+            spread = untestable("spread: no configuration has 2 or more successful sparse-reward RL seeds")
+        else:
+            sp = seed_bootstrap(sh, stat, cfg.reps, cfg.seed)
+            spread = directional(sp[1], sp[2], 0.0, greater=True)
+            spread = Part(spread.verdict, f"spread (bits) {sp[0]:.3g} over {spans[0][1]} sparse configuration(s): "
+                                          f"{spread.reason}")
+    ev = (f"{cfg.exploit} of successful runs ({rule}), sparse-reward RL ({len(sparse)} runs) minus the mean of "
+          f"{len(groups)} comparison groups; spread = I(seed; implementation) within a configuration, difference")
     return row("C2", text, ev, est, combine([Part(exploit.verdict, f"exploit: {exploit.reason}"), spread]))
 
 
