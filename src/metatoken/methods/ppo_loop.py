@@ -23,6 +23,10 @@ the saved rollout and reaches bit-identical weights. A generic Gymnasium vector 
 over its state: a resumed training then re-seeds it (seed drawn from the restored generator)
 and starts fresh episodes, so the resumed run is reproducible but not the uninterrupted one;
 the iterations where that happened are listed in every later checkpoint's `env_reseeded_at`.
+
+Speed work on this loop must keep training bit-identical: tests/methods/test_ppo_pinned.py holds
+digests of the weights and learning curves of two tiny trainings (docs/PERFORMANCE.md, "The loop's
+own overheads").
 """
 
 from __future__ import annotations
@@ -133,6 +137,8 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
     torch's own version regroups the tensors by device and dtype on every call; PPO calls it once per
     minibatch on the same few tensors, so the grouping was a tenth of a gradient step's time."""
     grads = [q.grad for q in params if q.grad is not None]
+    if not grads:
+        return
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)  # ()
     torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
 
