@@ -11,7 +11,7 @@ from metatoken.envs import make_task
 from metatoken.methods import make_method
 from metatoken.methods.base import Budget, NullLogger
 from metatoken.methods.ppo import PPOParams, build_network
-from metatoken.methods.ppo_loop import Heads, RunningMoments, fold_obs_normalisation, gae
+from metatoken.methods.ppo_loop import Heads, RunningMoments, clip_grad_norm, fold_obs_normalisation, gae
 from metatoken.methods.sb3_policy import load_sb3_policy
 from metatoken.methods.sb3_vecenv import make_sb3_vecenv
 
@@ -28,6 +28,26 @@ def test_running_moments_equal_the_pooled_moments():
     pooled = np.concatenate(parts)
     assert np.allclose(m.mean, pooled.mean(0), atol=1e-4)
     assert np.allclose(m.var, pooled.var(0), rtol=1e-4)
+
+
+def test_clip_grad_norm_known_answer_and_torch_bit_for_bit():
+    # grads (3, 0) and (4,): global norm sqrt(9 + 16) = 5, scaled by 0.5 / (5 + 1e-6)
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)
+    a.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])
+    clip_grad_norm([a, b], 0.5)
+    assert torch.allclose(torch.cat([a.grad, b.grad]), torch.tensor([0.3, 0.0, 0.4]), atol=1e-6)
+    gen = torch.Generator().manual_seed(3)
+    for max_norm in (0.5, 1e3):  # clipping and not (the factor is clamped to 1)
+        ours = [torch.zeros(s, requires_grad=True) for s in ((64, 14), (64,), (4, 64), (1,))]
+        ref = [torch.zeros(s, requires_grad=True) for s in ((64, 14), (64,), (4, 64), (1,))]
+        for o, r in zip(ours, ref):
+            o.grad = torch.randn(o.shape, generator=gen)
+            r.grad = o.grad.clone()
+        before = [o.grad.clone() for o in ours]
+        clip_grad_norm(ours, max_norm)
+        torch.nn.utils.clip_grad_norm_(ref, max_norm)
+        assert all(torch.equal(o.grad, r.grad) for o, r in zip(ours, ref))
+        assert all(torch.equal(o.grad, g) for o, g in zip(ours, before)) == (max_norm > 1.0)
 
 
 def test_gae_known_answers():
