@@ -179,3 +179,11 @@ def test_stale_snapshots_are_pruned_and_an_unfinished_run_keeps_its_own(tmp_path
     exp.remove_stale_temporaries()
     assert sorted(p.name for p in (exp.runs / rundir.SNAPSHOTS).iterdir()) == [pending]
     assert [p.name for p in (exp.runs / rundir.SNAPSHOTS / pending).iterdir()] == ["bbb"]
+
+
+def test_ray_backend_ships_snapshots_and_agrees(snapped, tmp_path):
+    pytest.importorskip("ray")
+    outcome = run_experiment(_spec(), tmp_path, workers=2, backend="ray")
+    assert _metrics(outcome) == snapped[1]
+    assert _ledger(tmp_path, SNAPSHOT_RUNS[1])["snapshot_of"] == TRAINER  # its snapshot crossed to its task
+    assert not (tmp_path / "runs" / rundir.SNAPSHOTS).exists()

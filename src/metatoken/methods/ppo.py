@@ -123,6 +123,10 @@ class PPOMethod:
         net = build_network(env.observation_space, env.action_space, p)
         loop = PPOLoop(env, net, p, seeds.auxiliary(seed), logger,
                        _schedule(p.lr, p.lr_schedule), _schedule(p.clip_range, p.clip_schedule))
+        budgets, save = snapshot_request() or ((), None)
+        at: dict[int, list[Budget]] = {}  # iteration -> the smaller budgets that stop there
+        for b in budgets:
+            at.setdefault(self.iterations(b), []).append(b)
         saving = 0.0  # seconds spent writing snapshots: not training time
 
         def snapshot(done: int) -> None:
@@ -132,12 +136,6 @@ class PPOMethod:
                 save(b, self._trained(loop, env, _folded_copy(loop), time.perf_counter() - t0 - saving))
                 saving += time.perf_counter() - t1
 
-        request = snapshot_request()
-        at: dict[int, list[Budget]] = {}
-        if request is not None:
-            budgets, save = request
-            for b in budgets:
-                at.setdefault(self.iterations(b), []).append(b)
         loop.run(iterations, snapshot if at else None)
         env.close()
         return self._trained(loop, env, net, time.perf_counter() - t0 - saving)
