@@ -187,3 +187,23 @@ def test_ray_backend_ships_snapshots_and_agrees(snapped, tmp_path):
     assert _metrics(outcome) == snapped[1]
     assert _ledger(tmp_path, SNAPSHOT_RUNS[1])["snapshot_of"] == TRAINER  # its snapshot crossed to its task
     assert not (tmp_path / "runs" / rundir.SNAPSHOTS).exists()
+
+
+def test_a_failed_trainer_leaves_its_snapshot_runs_to_train_themselves(snapped, tmp_path):
+    trainings = []
+    train = PPOMethod.train
+
+    def failing_trainer(self, task, ds, budget, *a):
+        trainings.append(budget.env_steps)
+        if budget.env_steps == 256:
+            raise RuntimeError("trainer down")
+        return train(self, task, ds, budget, *a)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PPOMethod, "train", failing_trainer)
+        outcome = run_experiment(_spec(), tmp_path, workers=1)
+    status = {r.run_id: r.status for r in outcome.results}
+    assert status[TRAINER] == "failed" and [status[r] for r in SNAPSHOT_RUNS] == ["ok", "ok"]
+    assert trainings == [256, 64, 128]
+    metrics = _metrics(outcome)
+    assert all(metrics[r] == snapped[1][r] for r in SNAPSHOT_RUNS)
