@@ -44,7 +44,7 @@ def _attempt(monkeypatch, run, data_blob, ref_blob, shared, kill_at=None):
 
     with monkeypatch.context() as m:
         m.setattr(train.TrainHooks, "after_backward", watch)
-        result, blob = _remote_run(run, data_blob, ref_blob, shared)
+        result, blob, _ = _remote_run(run, data_blob, ref_blob, shared)
     return result, blob, steps
 
 

@@ -27,7 +27,7 @@ def test_mountain_reference_is_the_grid_bc_run_of_each_task():
     assert all(r.in_grid for r in runs)
     for r in runs:
         assert r.reference == f"{r.task_name}__bc__seed0"
-        assert r.depends_on == (None if r.method_name == "bc" and r.seed == 0 else r.reference)
+        assert r.depends_on == (() if r.method_name == "bc" and r.seed == 0 else (r.reference,))
     assert all("reference_hyperparameters" not in r.to_json() for r in runs)
 
 

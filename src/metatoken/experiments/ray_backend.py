@@ -11,6 +11,9 @@ A retried task resumes its training from the checkpoints of the attempt before i
 node sees the driver's `runs/.checkpoints/` (the driver's own node, or a shared filesystem):
 the task links the driver's checkpoint directory into its scratch `runs/` (experiments/
 checkpoints.py: `mark_for_driver`). On any other node a retry trains from step 0.
+
+Snapshot evaluation: a trainer's task returns the snapshots it saved, which the driver unpacks
+under its `runs/.snapshots/`; a snapshot run's task receives its snapshot with the run.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from metatoken.errors import UserError
-from metatoken.experiments import checkpoints, rundir
+from metatoken.experiments import checkpoints, rundir, snapshots
 from metatoken.experiments.progress import RunProgress
 from metatoken.experiments.run_one import execute_run, record_failure
 from metatoken.experiments.runs import RunResult, RunSpec, Schedule
@@ -45,11 +48,13 @@ def unpack(blob: bytes, directory: Path) -> None:
 
 
 def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None,
-                shared: tuple[str, str] | None = None) -> tuple[RunResult, bytes]:
-    """Executed on a Ray worker: one run in a scratch directory, returned packed.
+                shared: tuple[str, str] | None = None,
+                snapshot_blob: bytes | None = None) -> tuple[RunResult, bytes, bytes | None]:
+    """Executed on a Ray worker: one run in a scratch directory, returned packed, with a trainer's snapshots.
 
     `shared` is (the driver's checkpoint directory for this run, its mark's token): when this
-    node sees that directory, the run checkpoints there, so a retry resumes."""
+    node sees that directory, the run checkpoints there, so a retry resumes. `snapshot_blob` is a
+    snapshot run's snapshot, packed."""
     from metatoken.plugins import load_plugins
 
     load_plugins()  # the driver's --import modules (runtime_env) and entry points
@@ -63,8 +68,11 @@ def _remote_run(run: RunSpec, data_blob: bytes, reference_blob: bytes | None,
         unpack(data_blob, exp.datasets)
         if reference_blob is not None:  # pi_ref's saved policy, where the KL measurement looks for it
             unpack(reference_blob, exp.run(run.reference).policy)
+        if snapshot_blob is not None:
+            unpack(snapshot_blob, snapshots.directory(exp.runs, run.run_id, run.identity))
         result = execute_run(run, exp.runs, exp.datasets)
-        return result, pack(exp.run(run.run_id).path)
+        saved = exp.runs / rundir.SNAPSHOTS  # a trainer's snapshots (a snapshot run removed its own on success)
+        return result, pack(exp.run(run.run_id).path), pack(saved) if run.snapshots and saved.is_dir() else None
 
 
 def _land(blob: bytes, runs_dir: Path, run_id: str) -> None:
@@ -83,6 +91,12 @@ def _reference_blob(runs_dir: Path, run: RunSpec) -> bytes | None:
         return None
     policy = rundir.RunDir(runs_dir / run.reference).policy
     return pack(policy) if policy.is_dir() else None
+
+
+def _snapshot_blob(runs_dir: Path, run: RunSpec) -> bytes | None:
+    """A snapshot run's snapshot, packed; None for other runs or when there is none (it then trains)."""
+    path = snapshots.directory(runs_dir, run.run_id, run.identity)
+    return pack(path) if run.snapshot_of and path.is_dir() else None
 
 
 def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: int, progress: RunProgress,
@@ -109,16 +123,20 @@ def execute_ray(runs: list[RunSpec], runs_dir: Path, data_dir: Path, workers: in
             while (run := schedule.next_ready()) is not None:
                 ck = checkpoints.for_run(runs_dir, run).resolve()
                 shared = (str(ck), checkpoints.mark_for_driver(ck))
-                pending[remote.remote(run, data_ref, _reference_blob(runs_dir, run), shared)] = run
+                pending[remote.remote(run, data_ref, _reference_blob(runs_dir, run), shared,
+                                      _snapshot_blob(runs_dir, run))] = run
                 progress.start(run.run_id)
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
                 run = pending.pop(ref)
                 try:
-                    result, blob = ray.get(ref)
+                    result, blob, saved = ray.get(ref)
+                    if saved is not None:  # before the trainer lands, so its snapshot runs find them
+                        unpack(saved, runs_dir / rundir.SNAPSHOTS)
                     _land(blob, runs_dir, run.run_id)
                     if result.status == "ok":  # a task that shared the checkpoints could not drop them itself
                         checkpoints.remove(runs_dir, run.run_id)
+                        snapshots.remove(runs_dir, run.run_id)
                 except ray.exceptions.RayError as err:  # the worker died on every attempt
                     result = record_failure(run, runs_dir, f"WorkerDied: {type(err).__name__} after "
                                                            f"{retries + 1} attempt(s)")

@@ -11,6 +11,10 @@ Training checkpoints: `Method.train` runs inside `models.checkpoint.checkpointin
 run's checkpoint directory (experiments/checkpoints.py), which every `train_predictor` call
 reads; so a re-executed run resumes its training without any method knowing. They are
 removed when the run lands with a result.
+
+Snapshot evaluation (experiments/snapshots.py): a trainer trains inside `taking_snapshots` with the
+budgets of its snapshot runs; a snapshot run loads its snapshot instead of training (or trains when
+there is none), then evaluates, measures and writes its directory like any run.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from metatoken.evaluate.measure import RunContext, measure
 from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
 from metatoken.evaluate.recorders import ActionEntropy
 from metatoken.evaluate.rollout import Rollouts
-from metatoken.experiments import checkpoints, rundir
+from metatoken.experiments import checkpoints, rundir, snapshots
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
-from metatoken.methods import Budget, make_method
+from metatoken.methods import Budget, TrainedPolicy, make_method
+from metatoken.methods.base import taking_snapshots
 from metatoken.models.checkpoint import checkpointing
 from metatoken.policy import SavablePolicy, ScoredPolicy
 from metatoken.report.filmstrip import filmstrip
@@ -86,8 +91,7 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     torch.manual_seed(run.seed)
     logger = RunLogger(tmp.tensorboard, on_progress)
     try:
-        with checkpointing(checkpoints.for_run(runs_dir, run), checkpoints.every_from_env()):
-            trained = method.train(task, dataset, budget, run.seed, logger)
+        trained, snapshot_of = _train(run, method, task, dataset, budget, runs_dir, logger)
         entropy = [ActionEntropy(trained.policy)] if isinstance(trained.policy, ScoredPolicy) else []
         record = "distribution" in run.measurements  # it compares whole episodes' states with the data's
         rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, recorders=entropy,
@@ -116,8 +120,33 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     _write_filmstrip(task, trained.policy, dataset, run.seed, tmp)
     # what the method itself recorded; KL to pi_ref is a measurement (metrics.json), not the method's
     ledger = {k: v for k, v in trained.ledger.__dict__.items() if k != "kl_to_reference_nats"}
+    if snapshot_of:  # its wall time is the trainer's up to the snapshot
+        ledger["snapshot_of"] = snapshot_of
     rundir.write_json(tmp.ledger, ledger)
     return metrics
+
+
+def _train(run: RunSpec, method, task, dataset, budget: Budget, runs_dir: Path,
+           logger: RunLogger) -> tuple[TrainedPolicy, str]:
+    """Train (saving the snapshots a trainer owes), or load this run's snapshot; returns the result and the
+    trainer's run id when it was a snapshot ("" when trained here)."""
+    if run.snapshot_of:
+        trained = snapshots.load(snapshots.directory(runs_dir, run.run_id, run.identity))
+        if trained is not None:
+            snapshots.replay_history(getattr(trained.policy, "history", []), logger)  # the curve training logged
+            return trained, run.snapshot_of
+        # no snapshot (the trainer failed before this budget, or resumed past it): train, same result
+    owed: dict[Budget, list[Path]] = {}
+    for run_id, snap in run.snapshots.items():
+        owed.setdefault(Budget(**snap["budgets"]), []).append(snapshots.directory(runs_dir, run_id, snap["identity"]))
+
+    def save(b: Budget, trained: TrainedPolicy) -> None:
+        for path in owed[b]:
+            snapshots.save(path, trained)
+
+    with checkpointing(checkpoints.for_run(runs_dir, run), checkpoints.every_from_env()), \
+            taking_snapshots(list(owed), save):
+        return method.train(task, dataset, budget, run.seed, logger), ""
 
 
 def _record(tmp: rundir.RunDir, error: str, trace: str, wall_time_s: float) -> None:
@@ -156,6 +185,7 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
         rundir.land(tmp, runs_dir, run.run_id)
         if result.status == "ok":  # a recorded failure keeps them: a retry continues where it stopped
             checkpoints.remove(runs_dir, run.run_id)
+            snapshots.remove(runs_dir, run.run_id)
         return result
     finally:
         torch.set_num_threads(threads)

@@ -4,6 +4,7 @@
     <out>/datasets/<task key>/     reference data (Minari), shared by every run of the task
     <out>/runs/<run id>/           one run: spec.json plus either a result or a failure
     <out>/runs/.checkpoints/       training checkpoints of unfinished runs (experiments/checkpoints.py)
+    <out>/runs/.snapshots/         trainers' snapshots for smaller-budget runs (experiments/snapshots.py)
     <out>/results.parquet          one row per run × metric (experiments/results.py)
     <out>/claims.json              claims C1-C9 computed from results.parquet (experiments/results.py)
     <out>/report.html              the self-contained report (report/html.py)
@@ -35,6 +36,7 @@ ROLLOUTS, POLICY, TENSORBOARD = "rollouts.parquet", "policy", "tensorboard"
 FILMSTRIP = "filmstrip.png"  # frames of one evaluation episode (top commanded level), for the report
 _TEMP_PREFIX = "."  # temporary run directories and files start with a dot
 CHECKPOINTS = ".checkpoints"  # under runs/: hidden from run_dirs, kept (pruned) by remove_stale_temporaries
+SNAPSHOTS = ".snapshots"  # under runs/: likewise
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -137,16 +139,17 @@ class ExperimentDir:
                 if p.is_dir() and not p.name.startswith(_TEMP_PREFIX)]
 
     def remove_stale_temporaries(self) -> list[Path]:
-        """Delete temporary run directories that a killed experiment left behind, and checkpoints
-        no run can resume from; returns them. Checkpoints of unfinished runs stay (for --resume)."""
-        from metatoken.experiments.checkpoints import prune_stale
+        """Delete temporary run directories that a killed experiment left behind, and checkpoints and
+        snapshots no run can use; returns them. Those of unfinished runs stay (for --resume)."""
+        from metatoken.experiments import checkpoints, snapshots
 
         if not self.runs.is_dir():
             return []
-        stale = [p for p in self.runs.iterdir() if p.name.startswith(_TEMP_PREFIX) and p.name != CHECKPOINTS]
+        stale = [p for p in self.runs.iterdir()
+                 if p.name.startswith(_TEMP_PREFIX) and p.name not in (CHECKPOINTS, SNAPSHOTS)]
         for p in stale:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-        return stale + prune_stale(self.runs)
+        return stale + checkpoints.prune_stale(self.runs) + snapshots.prune_stale(self.runs)
 
 
 def temporary_run_dir(runs_dir: Path, run_id: str) -> RunDir:

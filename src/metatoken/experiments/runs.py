@@ -6,6 +6,10 @@ entry, else `bc` with default hyperparameters) trained on the task at seed
 (same method, hyperparameters, budgets and seed), the grid run *is* pi_ref; otherwise one
 extra run, `<task>__reference__seed0`, is scheduled and kept out of the results. Every run
 names its pi_ref's run id, and the backends start a run only once its pi_ref has finished.
+
+Snapshot evaluation (experiments/snapshots.py): grid runs that differ only in `budgets.env_steps`, of a
+method whose trainings at those budgets are prefixes of one another (`Method.prefix_consistent`), are
+linked: the largest-budget run trains and snapshots, the others (`snapshot_of`) start after it and load.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class RunSpec:
     reference_identity: str = ""  # that run's identity: a changed pi_ref changes this run too
     in_grid: bool = True  # False for a pi_ref run the grid does not contain (not in the results)
     exact_beta: float = 0.1  # beta of the exact KL-regularised target (exact/* on tabular tasks)
+    # snapshot evaluation (experiments/snapshots.py): how a run is obtained, not what it is (not in its identity)
+    snapshot_of: str = ""  # run id of the trainer whose training this run's policy is a snapshot of
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)  # a trainer's: run id -> identity, budgets
 
     @property
     def run_id(self) -> str:
@@ -48,16 +55,18 @@ class RunSpec:
         return self.reference == self.run_id
 
     @property
-    def depends_on(self) -> str | None:
-        """The run that must finish before this one starts (its pi_ref), if any."""
-        return None if self.is_reference else self.reference
+    def depends_on(self) -> tuple[str, ...]:
+        """The runs that must finish before this one starts: its pi_ref (unless it is pi_ref), its trainer."""
+        return tuple(r for r in ("" if self.is_reference else self.reference, self.snapshot_of) if r)
 
     @property
     def identity(self) -> str:
-        """A hash of everything that determines this run's result, code version included."""
+        """A hash of everything that determines this run's result, code version included (a snapshot run's
+        result is the trained run's, so the snapshot fields are left out)."""
         from metatoken import __version__
 
-        blob = json.dumps({"run": asdict(self), "version": __version__}, sort_keys=True, default=str)
+        run = {k: v for k, v in asdict(self).items() if k not in ("snapshot_of", "snapshots")}
+        blob = json.dumps({"run": run, "version": __version__}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
@@ -113,13 +122,48 @@ def expand(spec: ExperimentSpec) -> list[RunSpec]:
                           budgets=ref_budgets, in_grid=False, **common)
             grid.insert(0, ref)
         ref = replace(ref, reference=ref.run_id)
-        runs += [ref if r.run_id == ref.run_id else
-                 replace(r, reference=ref.run_id, reference_identity=ref.identity) for r in grid]
+        runs += link_snapshots([ref if r.run_id == ref.run_id else
+                                replace(r, reference=ref.run_id, reference_identity=ref.identity) for r in grid])
     return runs
 
 
+def _snapshot_group(run: RunSpec) -> str:
+    """What runs must share to be one training's prefixes: all but the env-step budget (and the label)."""
+    others = {k: v for k, v in run.budgets.items() if k != "env_steps"}
+    return json.dumps([run.task_name, run.method_id, run.hyperparameters, run.seed, others], sort_keys=True,
+                      default=str)
+
+
+def link_snapshots(runs: list[RunSpec]) -> list[RunSpec]:
+    """Make the largest-budget run of each group of prefix-consistent runs the trainer of the others.
+
+    pi_ref's run is left out (the trainer may depend on it; it must not depend on a trainer)."""
+    from metatoken.methods import Budget, make_method
+    from metatoken.methods.base import prefix_consistent
+
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(runs):
+        if not r.is_reference:
+            groups.setdefault(_snapshot_group(r), []).append(i)
+    out = list(runs)
+    for members in groups.values():
+        budgets = [Budget(**runs[i].budgets) for i in members]
+        if len(members) < 2 or not prefix_consistent(make_method(runs[members[0]].method_id,
+                                                                 runs[members[0]].hyperparameters), budgets):
+            continue
+        trainer = max(members, key=lambda i: runs[i].budgets["env_steps"])  # the first of the largest
+        snapshots = {}
+        for i in members:
+            if i != trainer:
+                out[i] = replace(runs[i], snapshot_of=runs[trainer].run_id)
+                snapshots[out[i].run_id] = {"identity": out[i].identity, "budgets": dict(runs[i].budgets)}
+        out[trainer] = replace(runs[trainer], snapshots=snapshots)
+    return out
+
+
 class Schedule:
-    """Hands out runs once their pi_ref has finished (ok or failed), pi_ref runs first."""
+    """Hands out runs once their dependencies (pi_ref, trainer) have finished (ok or failed); pi_ref runs
+    first, then trainers (their snapshot runs wait on them), then the rest in grid order."""
 
     def __init__(self, runs: list[RunSpec]):
         self._pending = list(runs)
@@ -130,10 +174,10 @@ class Schedule:
 
     def next_ready(self) -> RunSpec | None:
         """The next run whose dependency is met, references before the others; None if none is."""
-        ready = [r for r in self._pending if r.depends_on not in self._unfinished]
+        ready = [r for r in self._pending if not any(d in self._unfinished for d in r.depends_on)]
         if not ready:
             return None
-        run = min(ready, key=lambda r: not r.is_reference)  # stable: grid order otherwise
+        run = min(ready, key=lambda r: (not r.is_reference, not r.snapshots))  # stable: grid order otherwise
         self._pending.remove(run)
         return run
 

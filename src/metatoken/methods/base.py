@@ -9,7 +9,9 @@ builds the method object from them, so `train` itself has the same signature eve
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -70,6 +72,36 @@ class Method(Protocol):
     def train(
         self, task: Task, dataset: Dataset, budget: Budget, seed: int, logger: Logger
     ) -> TrainedPolicy: ...
+
+    # Optional: `prefix_consistent(budgets: list[Budget]) -> bool`, True when training at each of these
+    # budgets is exactly a prefix of training at the largest (snapshot evaluation, experiments/snapshots.py).
+    # Such a method also honours `snapshot_request()` inside `train`.
+
+
+def prefix_consistent(method: Method, budgets: list[Budget]) -> bool:
+    """Whether `method` declares its trainings at these budgets prefixes of the largest one's."""
+    check = getattr(method, "prefix_consistent", None)
+    return bool(check(budgets)) if check is not None else False
+
+
+SaveSnapshot = Callable[[Budget, TrainedPolicy], None]
+_SNAPSHOTS: ContextVar[tuple[tuple[Budget, ...], SaveSnapshot] | None] = ContextVar("snapshots", default=None)
+
+
+@contextmanager
+def taking_snapshots(budgets: list[Budget], save: SaveSnapshot) -> Iterator[None]:
+    """Within this block a prefix-consistent `train` calls `save(b, trained)` when its training passes each
+    budget b, with exactly what a training at b would have returned."""
+    token = _SNAPSHOTS.set((tuple(budgets), save))
+    try:
+        yield
+    finally:
+        _SNAPSHOTS.reset(token)
+
+
+def snapshot_request() -> tuple[tuple[Budget, ...], SaveSnapshot] | None:
+    """The budgets to snapshot at and the function that saves a snapshot, inside `taking_snapshots`."""
+    return _SNAPSHOTS.get()
 
 
 @dataclass(frozen=True)

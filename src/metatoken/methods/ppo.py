@@ -5,10 +5,16 @@ reference data. The network is an SB3 MLP actor-critic; collection and updates r
 `ppo_loop.py` on the task's vector env (SB3's PPO maths, batched). It stops at the budget:
 whole rollouts of n_envs x n_steps that fit in `budget.env_steps`, and no more than
 `budget.gradient_steps` minibatch updates. Defaults are tuned on Mountain-v1 (docs/METHODS.md).
+
+Snapshot evaluation: with constant schedules and the env-step budget binding, a training at a smaller
+budget is exactly the first iterations of one at a larger budget (`prefix_consistent`); inside
+`taking_snapshots` the training saves, when it passes each smaller budget, the policy, ledger and
+learning curve that a training at that budget would have returned (experiments/snapshots.py).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from itertools import pairwise
@@ -21,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from metatoken import seeds
-from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy
-from metatoken.methods.ppo_loop import PPOLoop
+from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy, snapshot_request
+from metatoken.methods.ppo_loop import _OBS_EPS, PPOLoop, fold_obs_normalisation
 from metatoken.methods.sb3_policy import ACTIVATIONS, SB3Policy
 from metatoken.methods.sb3_vecenv import make_sb3_vecenv
 
@@ -94,6 +100,21 @@ class PPOMethod:
                              f"and gradient_steps >= {p.n_epochs * minibatches})")
         return iterations
 
+    def prefix_consistent(self, budgets: list[Budget]) -> bool:
+        """True when a training at each budget is a prefix of the largest's: constant schedules (a linear one
+        depends on the total) and, at every budget, the env-step budget setting the iterations."""
+        p = self.params
+        if p.lr_schedule != "constant" or p.clip_schedule != "constant":
+            return False
+        rollout_size = p.n_envs * p.n_steps
+        per_iteration = p.n_epochs * math.ceil(rollout_size / p.batch_size)
+        for b in budgets:
+            by_env = b.env_steps // rollout_size
+            capped = p.env_steps is not None and p.env_steps // rollout_size < by_env  # the entry's own cap binds
+            if by_env < 1 or by_env > b.gradient_steps // per_iteration or capped:
+                return False
+        return True
+
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
         iterations = self.iterations(budget)
@@ -102,8 +123,26 @@ class PPOMethod:
         net = build_network(env.observation_space, env.action_space, p)
         loop = PPOLoop(env, net, p, seeds.auxiliary(seed), logger,
                        _schedule(p.lr, p.lr_schedule), _schedule(p.clip_range, p.clip_schedule))
-        loop.run(iterations)
+        budgets, save = snapshot_request() or ((), None)
+        at: dict[int, list[Budget]] = {}  # iteration -> the smaller budgets that stop there
+        for b in budgets:
+            at.setdefault(self.iterations(b), []).append(b)
+        saving = 0.0  # seconds spent writing snapshots: not training time
+
+        def snapshot(done: int) -> None:
+            nonlocal saving
+            for b in at.get(done, ()):
+                t1 = time.perf_counter()
+                save(b, self._trained(loop, env, _folded_copy(loop), time.perf_counter() - t0 - saving))
+                saving += time.perf_counter() - t1
+
+        loop.run(iterations, snapshot if at else None)
         env.close()
+        return self._trained(loop, env, net, time.perf_counter() - t0 - saving)
+
+    def _trained(self, loop: PPOLoop, env, net: ActorCriticPolicy, wall_time_s: float) -> TrainedPolicy:
+        """The policy `net` with the ledger of the loop's training so far."""
+        p = self.params
         obs_dim = int(np.prod(env.observation_space.shape))
         space = env.action_space
         act_out = int(space.n) if isinstance(space, spaces.Discrete) else int(np.prod(space.shape))
@@ -111,10 +150,17 @@ class PPOMethod:
         flops = fwd * loop.env_steps + 3 * fwd * p.batch_size * loop.gradient_steps
         ledger = Ledger(online_env_steps=loop.env_steps, reward_queries=loop.env_steps,
                         reward_update_share=1.0, gradient_steps=loop.gradient_steps,
-                        wall_time_s=time.perf_counter() - t0, train_flops=flops)
-        policy = SB3Policy(net, p.net_arch, p.activation, history=loop.history)
+                        wall_time_s=wall_time_s, train_flops=flops)
+        policy = SB3Policy(net, p.net_arch, p.activation, history=list(loop.history))
         return TrainedPolicy(policy, ledger)
 
+
+def _folded_copy(loop: PPOLoop) -> ActorCriticPolicy:
+    """The loop's network as a training that stopped here returns it: a copy, obs normalisation folded in."""
+    net = copy.deepcopy(loop.policy)
+    if loop.obs_rms is not None:  # the same arithmetic as the end of PPOLoop.run
+        fold_obs_normalisation(net, loop.obs_rms.mean, np.sqrt(loop.obs_rms.var + _OBS_EPS))
+    return net
 
 METHODS.register("ppo", MethodDef(PPOParams, PPOMethod),
                  "Online RL: PPO (batched loop, SB3 network) on the task's reward (sparse or dense), MLP actor-critic.")

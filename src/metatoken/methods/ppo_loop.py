@@ -195,8 +195,11 @@ class PPOLoop:
         self.ret[done] = 0.0
         return scaled
 
-    def run(self, iterations: int) -> None:
-        """Train for `iterations` rollouts; the obs normalisation is folded into the network at the end."""
+    def run(self, iterations: int, on_iteration: Callable[[int], None] | None = None) -> None:
+        """Train for `iterations` rollouts; the obs normalisation is folded into the network at the end.
+
+        `on_iteration(k)` runs after the k-th update (before that rollout's checkpoint, so a resumed run never
+        skips it); it must not change the loop's state."""
         p, env = self.p, self.env
         T, B = p.n_steps, env.num_envs
         self.total_steps = iterations * T * B
@@ -253,6 +256,8 @@ class PPOLoop:
                                  torch.cat(b_logp), torch.as_tensor(adv, dtype=torch.float32).reshape(-1),
                                  torch.as_tensor(ret, dtype=torch.float32).reshape(-1), self.clip_at(frac))
             self._log(stats)
+            if on_iteration is not None:
+                on_iteration(it + 1)
             crossed = every > 0 and self.gradient_steps // every > before // every  # a multiple of `every` passed
             if slot is not None and every > 0 and (crossed or it == iterations - 1):
                 save_training_state(slot, it + 1, *self._capture(config, obs, ep_ret))
