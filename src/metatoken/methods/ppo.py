@@ -28,7 +28,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from metatoken import seeds
 from metatoken.methods.base import METHODS, Budget, Ledger, Logger, MethodDef, TrainedPolicy, snapshot_request
-from metatoken.methods.ppo_loop import _OBS_EPS, PPOLoop, fold_obs_normalisation
+from metatoken.methods.ppo_loop import OBS_EPS, PPOLoop, fold_obs_normalisation
 from metatoken.methods.sb3_policy import ACTIVATIONS, SB3Policy
 from metatoken.methods.sb3_vecenv import make_sb3_vecenv
 
@@ -159,7 +159,7 @@ def _folded_copy(loop: PPOLoop) -> ActorCriticPolicy:
     """The loop's network as a training that stopped here returns it: a copy, obs normalisation folded in."""
     net = copy.deepcopy(loop.policy)
     if loop.obs_rms is not None:  # the same arithmetic as the end of PPOLoop.run
-        fold_obs_normalisation(net, loop.obs_rms.mean, np.sqrt(loop.obs_rms.var + _OBS_EPS))
+        fold_obs_normalisation(net, loop.obs_rms.mean, np.sqrt(loop.obs_rms.var + OBS_EPS))
     return net
 
 METHODS.register("ppo", MethodDef(PPOParams, PPOMethod),

@@ -59,7 +59,7 @@ from metatoken.models.checkpoint import (
 from metatoken.models.train import TrainConfig
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-_OBS_EPS = 1e-8
+OBS_EPS = 1e-8
 RECENT_EPISODES = 200  # the learning curve's episodic return averages the last this many episodes
 
 
@@ -183,7 +183,7 @@ class PPOLoop:
 
     def _norm(self, obs: np.ndarray) -> torch.Tensor:
         if self.obs_rms is not None:
-            obs = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + _OBS_EPS)
+            obs = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + OBS_EPS)
         return torch.as_tensor(obs, dtype=torch.float32)
 
     def _scale(self, rew: np.ndarray, done: np.ndarray) -> np.ndarray:
@@ -191,7 +191,7 @@ class PPOLoop:
             return rew
         self.ret = self.ret * self.p.gamma + rew
         self.ret_rms.update(self.ret)  # (B,) one sample per env
-        scaled = np.clip(rew / np.sqrt(self.ret_rms.var + _OBS_EPS), -10.0, 10.0)
+        scaled = np.clip(rew / np.sqrt(self.ret_rms.var + OBS_EPS), -10.0, 10.0)
         self.ret[done] = 0.0
         return scaled
 
@@ -262,7 +262,7 @@ class PPOLoop:
             if slot is not None and every > 0 and (crossed or it == iterations - 1):
                 save_training_state(slot, it + 1, *self._capture(config, obs, ep_ret))
         if self.obs_rms is not None:
-            fold_obs_normalisation(self.policy, self.obs_rms.mean, np.sqrt(self.obs_rms.var + _OBS_EPS))
+            fold_obs_normalisation(self.policy, self.obs_rms.mean, np.sqrt(self.obs_rms.var + OBS_EPS))
 
     def _capture(self, config: dict, obs: np.ndarray, ep_ret: np.ndarray) -> tuple[dict[str, torch.Tensor], dict]:
         """The loop's whole state at a rollout boundary: tensors for safetensors, the rest as JSON."""
