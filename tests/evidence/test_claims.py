@@ -176,6 +176,21 @@ def test_c4_offline_against_the_online_frontier():
     assert r.verdict == "inconclusive" and "overlapping capability" in r.reason
 
 
+
+def test_c4_leaves_out_a_pair_whose_overlap_most_resamples_lack():
+    # ppo's top budget has a skewed seed spread (mean 0.6, most resampled means below it); bc's range starts at
+    # 0.6, so bc meets ppo on the runs but not in most resamples. iql meets ppo's frontier at 0.3 in all of them.
+    top = [0.5, 0.5, 0.5, 0.55, 0.95]
+    ppo = _frontier("ppo", "budget.env_steps", EXP, lambda c: c)[:10]  # budgets 0 and 1: capability 0.2, 0.4
+    ppo += [{"task": "t", "method": "ppo", "seed": s, "budget.env_steps": 2.0, "metrics": {CAP: c, EXP: c}}
+            for s, c in enumerate(top)]
+    bc = seeds("bc", metrics={CAP: float(np.mean(top)) + 0.05, EXP: 0.1})
+    r = verdict("C4", ppo + bc + seeds("iql", metrics={CAP: 0.3, EXP: 0.0}), ClaimConfig(reps=1000))
+    # iql vs ppo alone: 0 - 0.3; averaging bc's pair in where a resample reaches it would give about -0.4
+    assert r.estimate == pytest.approx(-0.3, abs=0.01) and r.ci_low <= -0.29 and r.ci_high >= -0.31
+    assert "left out" in r.evidence and "bc vs ppo" in r.evidence.split("left out")[1]
+    assert r.verdict == "supported"
+
 def test_c6_predictor_against_kl_finetune():
     mmd = "distribution/mmd"
     kl = _frontier("kl-finetune", "hp.beta", mmd, lambda c: 0.5)

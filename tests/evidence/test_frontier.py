@@ -4,6 +4,7 @@ import pytest
 
 from metatoken.errors import UserError
 from metatoken.evidence.frontier import common_levels, interpolate_at, matched_capability, wide_runs
+from metatoken.evidence.verdict import mean_over_parts
 
 
 def _linear_frontier(recipe, slope, offset, knobs=(0, 1, 2, 3, 4), noise=(-0.02, 0.0, 0.02)):
@@ -60,3 +61,37 @@ def test_common_levels_and_wide_runs():
     assert wide.loc[wide.seed == 1, "n"].item() == 4.0
     with pytest.raises(UserError, match="two values of metric 'm' for one run"):
         wide_runs(pd.concat([tidy, tidy.iloc[:1]]))
+
+
+# ------------------------------------------------------------------ mean over parts (C4, C6, C9)
+ONE_IN_FIVE = [np.array([[0.0], [0.0], [0.0], [0.0], [1.0]])]  # one stratum, five seeds, mean 0.2
+
+
+def test_mean_over_parts_leaves_out_a_part_most_resamples_lack():
+    # part 2 exists only when the resample draws the 1 exactly once: on the data, and in 41% of resamples
+    def parts(s):
+        ones = s[0].sum()
+        return np.array([1.0 + s[0].mean() - 0.2, 5.0 if ones == 1 else np.nan])
+
+    (est, lo, hi), kept = mean_over_parts(ONE_IN_FIVE, parts, reps=400, seed=0)
+    assert kept.tolist() == [True, False]
+    assert est == pytest.approx(1.0)  # a nanmean over parts would say (1 + 5) / 2
+    assert 0.8 <= lo <= 1.0 <= hi <= 1.8  # part 1 alone: 1 + (resampled mean - 0.2), mean in [0, 1]
+
+
+def test_mean_over_parts_uses_the_same_parts_in_every_resample():
+    # part 2 exists when the 1 is drawn at all (67% of resamples): kept, and resamples without it are skipped
+    def parts(s):
+        return np.array([s[0].mean(), 5.0 if s[0].sum() >= 1 else np.nan])
+
+    (est, lo, hi), kept = mean_over_parts(ONE_IN_FIVE, parts, reps=400, seed=0)
+    assert kept.tolist() == [True, True]
+    assert est == pytest.approx((0.2 + 5.0) / 2)
+    # every counted resample has mean >= 0.2 and both parts; averaging what a resample reaches would put
+    # the 33% of resamples that lack part 2 at 0.0 and the interval's low end there
+    assert (0.2 + 5.0) / 2 <= lo <= hi <= (1.0 + 5.0) / 2
+
+
+def test_mean_over_parts_without_a_part_on_the_data():
+    (est, lo, hi), kept = mean_over_parts(ONE_IN_FIVE, lambda s: np.array([np.nan]), reps=50, seed=0)
+    assert kept.tolist() == [False] and np.isnan([est, lo, hi]).all()

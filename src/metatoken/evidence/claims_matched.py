@@ -16,16 +16,17 @@ from metatoken.evidence.verdict import (
     directional,
     matched_gap,
     matched_levels,
-    seed_bootstrap,
+    mean_over_parts,
     untestable,
 )
 from metatoken.stats import spearman
 
 
 def _matched_difference(w: pd.DataFrame, cfg: ClaimConfig, group_a: Iterable[str], group_b: Iterable[str],
-                        metric: str) -> tuple[tuple[float, float, float], list[str]] | Part:
+                        metric: str) -> tuple[tuple[float, float, float], list[str], list[str]] | Part:
     """Mean over (task, recipe a, recipe b) of metric_a - metric_b at matched capability levels, with a
-    bootstrap over seeds within each knob value; or why it cannot be computed."""
+    bootstrap over seeds within each knob value, and the pairs used and left out (their overlap reached in
+    under half the resamples); or why it cannot be computed."""
     cols = [cfg.capability, metric]
     for group in (group_a, group_b):  # say which side is absent rather than "no overlap"
         if not w[w[cfg.method].isin(set(group))].dropna(subset=cols).shape[0]:
@@ -48,11 +49,15 @@ def _matched_difference(w: pd.DataFrame, cfg: ClaimConfig, group_a: Iterable[str
     if not plan:
         return untestable("no pair of recipes with overlapping capability on one task")
 
-    def stat(s):
-        gaps = [matched_gap(s[i:i + na], s[i + na:i + na + nb], cfg.match_tolerance, lv) for i, na, nb, lv in plan]
-        return float(np.nanmean(gaps)) if np.any(~np.isnan(gaps)) else NAN
+    def gaps(s):  # (pairs,)
+        return np.array([matched_gap(s[i:i + na], s[i + na:i + na + nb], cfg.match_tolerance, lv)
+                         for i, na, nb, lv in plan])
 
-    return seed_bootstrap(strata, stat, cfg.reps, cfg.seed), pairs
+    est, kept = mean_over_parts(strata, gaps, cfg.reps, cfg.seed)
+    if not kept.any():
+        return untestable(f"no pair's overlap is reached in half the resamples ({'; '.join(pairs)})")
+    dropped = [p for p, k in zip(pairs, kept) if not k]
+    return est, [p for p, k in zip(pairs, kept) if k], dropped
 
 
 def _matched_claim(name: str, text: str, w: pd.DataFrame, cfg: ClaimConfig, group_a, group_b, metric: str,
@@ -63,8 +68,10 @@ def _matched_claim(name: str, text: str, w: pd.DataFrame, cfg: ClaimConfig, grou
     out = _matched_difference(w, cfg, group_a, group_b, metric)
     if isinstance(out, Part):
         return row(name, text, "", (NAN,) * 3, out)
-    est, pairs = out
+    est, pairs, dropped = out
     ev = f"{metric}, {label} at matched {cfg.capability}, mean over {len(pairs)} pairs ({'; '.join(pairs)})"
+    if dropped:
+        ev += f"; left out, overlap reached in under half the resamples: {'; '.join(dropped)}"
     return row(name, text, ev, est, directional(est[1], est[2], 0.0, greater=False))
 
 
@@ -110,19 +117,21 @@ def c9(w: pd.DataFrame, cfg: ClaimConfig) -> ClaimResult:
     if not plan:
         return row("C9", text, "", (NAN,) * 3, untestable("no capability level is reached by 3 or more recipes"))
 
-    def stat(s):
-        rhos = []
+    def rhos(s):  # (levels over all tasks,): NaN where under 3 recipes reach the level in this resample
+        out = []
         for spans, levels in plan:
             rl = np.array([interpolate_at(*curve([c[:, [0, 1]] for c in s[i:i + n]], tol), levels) for i, n in spans])
             sp = np.array([interpolate_at(*curve([c[:, [0, 2]] for c in s[i:i + n]], tol), levels) for i, n in spans])
             for j in range(len(levels)):  # (recipes,) at each level
                 ok = ~(np.isnan(rl[:, j]) | np.isnan(sp[:, j]))
-                if ok.sum() >= 3:
-                    rhos.append(spearman(rl[ok, j], sp[ok, j]))
-        rhos = [r for r in rhos if not np.isnan(r)]
-        return float(np.mean(rhos)) if rhos else NAN
+                out.append(spearman(rl[ok, j], sp[ok, j]) if ok.sum() >= 3 else NAN)
+        return np.array(out)
 
-    est = seed_bootstrap(strata, stat, cfg.reps, cfg.seed)
+    est, kept = mean_over_parts(strata, rhos, cfg.reps, cfg.seed)
+    if not kept.any():
+        return row("C9", text, "", (NAN,) * 3, untestable(
+            "no level where 3 recipes give a rank correlation on the data and in half the resamples"))
     ev = (f"Spearman across recipes between {cfg.rl_amount} and {cfg.exploit} at matched {cfg.capability}, "
-          f"mean over {sum(len(lv) for _, lv in plan)} levels on {len(plan)} task(s)")
+          f"mean over {int(kept.sum())} of {len(kept)} levels on {len(plan)} task(s) (a level enters when 3 "
+          f"recipes reach it on the data and in half the resamples)")
     return row("C9", text, ev, est, directional(est[1], est[2], 0.0, greater=True))

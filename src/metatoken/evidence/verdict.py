@@ -102,6 +102,28 @@ def seed_bootstrap(strata: Strata, stat: Callable[[Strata], float], reps: int = 
     return point, float(lo), float(hi)
 
 
+def mean_over_parts(strata: Strata, parts: Callable[[Strata], np.ndarray], reps: int = 1000, seed: int = 0,
+                    alpha: float = 0.05) -> tuple[tuple[float, float, float], np.ndarray]:
+    """((point, low, high), kept) for the mean over the parts (pairs, levels) that `parts` returns, with the
+    same parts in the point and in every resample: a part enters only when it gives a number on the data
+    and in at least half the resamples (`kept`, a bool per part), and a resample that lacks a kept part
+    is skipped. Averaging whichever parts a resample happens to reach would make the interval describe
+    another mean than the estimate. Resampling as in `seed_bootstrap`; NaN interval under half the resamples."""
+    point = np.asarray(parts(strata), float)  # (P,)
+    rng = np.random.default_rng(seed)
+    boots = np.array([parts([s[rng.integers(0, len(s), len(s))] for s in strata]) for _ in range(reps)],
+                     float).reshape(reps, len(point))  # (reps, P)
+    kept = ~np.isnan(point) & ((~np.isnan(boots)).mean(0) >= 0.5)  # (P,)
+    if not kept.any():
+        return (float("nan"),) * 3, kept
+    whole = boots[:, kept][~np.isnan(boots[:, kept]).any(1)].mean(1)  # (valid reps,)
+    est = float(point[kept].mean())
+    if len(whole) < reps / 2:
+        return (est, float("nan"), float("nan")), kept
+    lo, hi = np.quantile(whole, [alpha / 2, 1 - alpha / 2])
+    return (est, float(lo), float(hi)), kept
+
+
 def _nanmean(cell: np.ndarray) -> np.ndarray:
     """Column means ignoring NaN; NaN (silently) for an all-NaN column."""
     ok = ~np.isnan(cell)
