@@ -9,6 +9,7 @@ import torch
 from metatoken.data.collect import collect
 from metatoken.envs import make_task
 from metatoken.errors import UserError
+from metatoken.evaluate.measure.reference import load_saved_policy
 from metatoken.evaluate.rollout import rollout
 from metatoken.logger import NullLogger
 from metatoken.methods import make_method
@@ -61,6 +62,9 @@ def test_cql_learns_the_grid_from_its_rewards_and_round_trips(grid_task, grid_da
     obs = np.stack([e.observations[0] for e in grid_dataset.episodes[:16]])
     for det in (False, True):
         np.testing.assert_array_equal(_acts(trained.policy, obs, 3, det), _acts(loaded, obs, 3, det))
+    # the runner's loader (--resume checks every reused run's policy loads) dispatches on the kind
+    by_runner = load_saved_policy(tmp_path)
+    np.testing.assert_array_equal(_acts(loaded, obs, 3, True), _acts(by_runner, obs, 3, True))
     # sampling is softmax(Q / temperature), seeded per env: at a huge temperature it is uniform over 4 actions
     loaded.temperature = 1e9
     many = np.repeat(obs[:1], 4000, 0)

@@ -45,8 +45,9 @@ def require_d3rlpy(method_id: str):
         raise UserError(f"method '{method_id}' needs d3rlpy: pip install 'metatoken[offline]' ({exc})") from None
     import structlog
 
-    if not structlog.is_configured():  # d3rlpy logs every epoch at info level to stdout
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # d3rlpy configures structlog on import and logs every epoch at info level to stdout: keep
+    # its processors, drop everything below a warning
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     return d3rlpy
 
 

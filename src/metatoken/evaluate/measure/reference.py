@@ -33,7 +33,7 @@ def can_score(policy: Policy) -> bool:
 
 
 def load_saved_policy(directory: Path) -> Policy:
-    """A policy saved by a run (`SavablePolicy.save`): a predictor or an SB3 actor-critic."""
+    """A policy saved by a run (`SavablePolicy.save`): a predictor, an SB3 actor-critic or a d3rlpy policy."""
     from metatoken.models.checkpoint import CONFIG, load_policy
 
     config = json.loads((Path(directory) / CONFIG).read_text())
@@ -41,6 +41,10 @@ def load_saved_policy(directory: Path) -> Policy:
         from metatoken.methods.sb3_policy import load_sb3_policy
 
         return load_sb3_policy(directory)
+    if str(config.get("kind", "")).startswith("d3rlpy-"):  # iql / cql (methods/offline_rl.py)
+        from metatoken.methods.offline_rl import load_offline_rl_policy
+
+        return load_offline_rl_policy(directory)
     return load_policy(directory)
 
 
