@@ -102,3 +102,29 @@ def test_kl_per_step_is_zero_to_a_copy_and_sums_per_episode(grid_task, grid_data
     assert out.per_step == pytest.approx(out.per_episode.sum() / lengths.sum())
     mc = kl_per_episode(grid_task, policy, other, 6, seed=5)  # one sample of the same sums
     assert abs(mc.mean() - out.per_episode.mean()) < 3 * mc.std() + 1e-9
+
+
+def test_kl_to_its_own_saved_copy_is_the_played_zero_without_playing(grid_task, grid_dataset, tmp_path, monkeypatch):
+    """pi_ref's run scores itself against its saved copy: the shortcut must give what playing gives (exactly 0)."""
+    from metatoken.evaluate.measure import RunContext, reference
+    from metatoken.evaluate.measure.reference import kl_to_reference, load_saved_policy, same_predictor
+
+    tiny = {"d_model": 16, "n_layers": 1, "context": 4}
+    policy = make_method("bc", tiny).train(grid_task, grid_dataset, Budget(gradient_steps=30), 0, NullLogger()).policy
+    policy.save(tmp_path / "ref")
+    copy = load_saved_policy(tmp_path / "ref")
+    played = kl_per_step(grid_task, policy, copy, 6, seed=5)
+    assert same_predictor(policy, copy) and played.per_step == 0.0 and np.all(played.per_episode == 0.0)
+
+    calls = []
+    monkeypatch.setattr(reference, "kl_per_step", lambda *a, **k: calls.append(a) or played)
+    run = RunContext(policy, 0, 6, tmp_path / "ref")
+    got = kl_to_reference(None, grid_task, grid_dataset, run)
+    assert got == {"ledger/kl_to_reference_nats": 0.0, "ledger/kl_to_reference_per_step": 0.0} and calls == []
+
+    with torch.no_grad():  # one weight apart: another policy, so it is played and scored
+        policy.model.head.proj.bias[0] += 0.5
+    assert not same_predictor(policy, copy)
+    monkeypatch.undo()
+    moved = kl_to_reference(None, grid_task, grid_dataset, run)
+    assert moved["ledger/kl_to_reference_per_step"] > 0 and moved["ledger/kl_to_reference_nats"] > 0

@@ -88,3 +88,29 @@ def test_hooks_that_add_nothing_train_exactly_as_the_plain_loop(continuous_data)
     assert hooks.backward_steps == list(range(1, 21)) and hooks.log_steps == [10, 20]
     fpt = 3.0 * build_predictor(continuous_data, fit_condition("rtg", continuous_data), **SMALL).flops_per_token()
     assert s1.flops - s0.flops == pytest.approx(fpt * 14)
+
+
+def test_foreach_adamw_trains_bit_identically_to_the_per_tensor_loop(continuous_data, monkeypatch):
+    """make_optimizer uses foreach kernels for speed; the weights must equal torch's per-tensor loop exactly."""
+    import metatoken.models.train as train_module
+
+    made = train_module.make_optimizer
+
+    def run(foreach):
+        def make(model, cfg):
+            opt = made(model, cfg)
+            for group in opt.param_groups:
+                group["foreach"] = foreach
+            return opt
+
+        monkeypatch.setattr(train_module, "make_optimizer", make)
+        policy, stats = fit_predictor(continuous_data, "rtg", model_options={**SMALL, "dropout": 0.1},
+                                      train=TrainConfig(steps=40, batch_size=8, lr=3e-3, warmup_steps=5, log_every=10))
+        return policy.model.state_dict(), stats
+
+    loop, s0 = run(False)
+    fast, s1 = run(True)
+    untrained, _ = fit_predictor(continuous_data, "rtg", model_options=SMALL, train=TrainConfig(steps=0))
+    assert all(torch.equal(loop[k], fast[k]) for k in loop) and s0.losses == s1.losses
+    assert not torch.equal(loop["kv.weight"], untrained.model.state_dict()["kv.weight"])  # it did train
+    assert made(untrained.model, TrainConfig()).defaults["foreach"] is True

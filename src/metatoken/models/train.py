@@ -115,7 +115,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    # foreach: on CPU torch's default is the per-tensor loop, ~40 tensors x ~10 small ops a step. The
+    # foreach kernels run the same elementwise ops per tensor (bit-identical, tested) with less dispatch.
+    return torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
 
 
 def warmup_schedule(opt: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
