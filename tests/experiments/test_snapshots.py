@@ -207,3 +207,16 @@ def test_a_failed_trainer_leaves_its_snapshot_runs_to_train_themselves(snapped, 
     assert trainings == [256, 64, 128]
     metrics = _metrics(outcome)
     assert all(metrics[r] == snapped[1][r] for r in SNAPSHOT_RUNS)
+
+
+def test_a_snapshot_round_trips_the_training_result(tmp_path):
+    from metatoken.envs import make_task
+    from metatoken.logger import NullLogger
+
+    task = make_task("glitchgrid-teleport", {"summit_distance": 4})
+    trained = make_method("ppo", PPO).train(task, None, Budget(env_steps=128, gradient_steps=1000), 0, NullLogger())
+    assert len(trained.curve) == 2  # one row per iteration
+    snapshots.save(tmp_path / "s", trained)
+    loaded = snapshots.load(tmp_path / "s")
+    assert loaded.curve == trained.curve and loaded.ledger == trained.ledger and loaded.metrics == trained.metrics
+    assert snapshots.load(tmp_path / "missing") is None

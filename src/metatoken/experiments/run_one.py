@@ -133,7 +133,7 @@ def _train(run: RunSpec, method, task, dataset, budget: Budget, runs_dir: Path,
     if run.snapshot_of:
         trained = snapshots.load(snapshots.directory(runs_dir, run.run_id, run.identity))
         if trained is not None:
-            snapshots.replay_history(getattr(trained.policy, "history", []), logger)  # the curve training logged
+            snapshots.replay_history(trained.curve, logger)  # the curve training logged
             return trained, run.snapshot_of
         # no snapshot (the trainer failed before this budget, or resumed past it): train, same result
     owed: dict[Budget, list[Path]] = {}

@@ -52,7 +52,7 @@ def save(path: Path, trained: TrainedPolicy) -> None:
     try:
         trained.policy.save(tmp / rundir.POLICY)
         rundir.write_json(tmp / rundir.LEDGER, asdict(trained.ledger))
-        rundir.write_json(tmp / _HISTORY, getattr(trained.policy, "history", []))
+        rundir.write_json(tmp / _HISTORY, trained.curve)
         save_file({"torch": torch.get_rng_state()}, str(tmp / _RNG))
         rundir.write_json(tmp / _DONE, trained.metrics)
         if path.exists():  # a retried trainer writes the same snapshot again
@@ -70,11 +70,9 @@ def load(path: Path) -> TrainedPolicy | None:
     if not (path / _DONE).is_file():
         return None
     policy = load_saved_policy(path / rundir.POLICY)
-    if hasattr(policy, "history"):
-        policy.history = list(rundir.read_json(path / _HISTORY))
     ledger = Ledger(**rundir.read_json(path / rundir.LEDGER))
     torch.set_rng_state(load_file(str(path / _RNG))["torch"])  # after the load, whose network init draws from it
-    return TrainedPolicy(policy, ledger, dict(rundir.read_json(path / _DONE)))
+    return TrainedPolicy(policy, ledger, dict(rundir.read_json(path / _DONE)), list(rundir.read_json(path / _HISTORY)))
 
 
 def remove(runs_dir: Path, run_id: str) -> None:

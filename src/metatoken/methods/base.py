@@ -66,6 +66,8 @@ class TrainedPolicy:
     ledger: Ledger
     # what training itself measured for the claims (`training/...`, `charts/...`): run_one merges it into metrics
     metrics: dict[str, float] = field(default_factory=dict)
+    # the learning curve as training logged it (one row per iteration); a snapshot run replays it
+    curve: list[dict[str, float]] = field(default_factory=list)
 
 
 class Method(Protocol):

@@ -152,7 +152,7 @@ class PPOMethod:
                         reward_update_share=1.0, gradient_steps=loop.gradient_steps,
                         wall_time_s=wall_time_s, train_flops=flops)
         policy = SB3Policy(net, p.net_arch, p.activation, history=list(loop.history))
-        return TrainedPolicy(policy, ledger)
+        return TrainedPolicy(policy, ledger, curve=list(loop.history))
 
 
 def _folded_copy(loop: PPOLoop) -> ActorCriticPolicy:
