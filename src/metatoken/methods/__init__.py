@@ -1,5 +1,9 @@
 """Training recipes, all with train(task, dataset, budget, seed, logger) -> TrainedPolicy."""
 
+from metatoken.methods import legacy_gym
+
+legacy_gym.import_quietly()  # before stable-baselines3 imports it (methods/legacy_gym.py says why)
+
 from metatoken.methods import bc as _bc  # noqa: F401
 from metatoken.methods import condition as _condition  # noqa: F401
 from metatoken.methods import condition_mlp as _condition_mlp  # noqa: F401
