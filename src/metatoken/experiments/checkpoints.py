@@ -58,16 +58,7 @@ def for_run(runs_dir: Path, run: RunSpec) -> Path:
 
 def remove(runs_dir: Path, run_id: str) -> None:
     """Drop every checkpoint of run `run_id` (it has landed with a result)."""
-    root = Path(runs_dir) / rundir.CHECKPOINTS
-    shutil.rmtree(root / run_id, ignore_errors=True)
-    _remove_if_empty(root)
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:  # not empty (another run's checkpoints), or already gone
-        pass
+    rundir.remove_per_run(runs_dir, rundir.CHECKPOINTS, run_id)
 
 
 def prune_stale(runs_dir: Path) -> list[Path]:
@@ -75,21 +66,12 @@ def prune_stale(runs_dir: Path) -> list[Path]:
 
     Per run: those of a run that is complete with that identity, and all but the newest identity
     (a resumed experiment re-creates the current one, so an older one belongs to an older spec)."""
-    root = Path(runs_dir) / rundir.CHECKPOINTS
-    if not root.is_dir():
-        return []
-    stale = []
-    for base in root.iterdir():
-        done = rundir.RunDir(Path(runs_dir) / base.name)
-        landed = done.read_spec().get("identity") if done.is_complete() else None
-        by_age = sorted(base.iterdir(), key=lambda p: p.stat().st_mtime) if base.is_dir() else []
-        gone = [p for i, p in enumerate(by_age) if p.name == landed or i < len(by_age) - 1]
-        for p in gone:
-            shutil.rmtree(p, ignore_errors=True)
-        stale += gone
-        _remove_if_empty(base)
-    _remove_if_empty(root)
-    return stale
+
+    def stale(entries: list[Path], landed: str | None) -> list[Path]:
+        by_age = sorted(entries, key=lambda p: p.stat().st_mtime)
+        return [p for i, p in enumerate(by_age) if p.name == landed or i < len(by_age) - 1]
+
+    return rundir.prune_per_run(runs_dir, rundir.CHECKPOINTS, stale)
 
 
 def mark_for_driver(directory: Path) -> str:

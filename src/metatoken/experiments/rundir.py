@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,3 +172,36 @@ def remove_temporaries(runs_dir: Path, run_id: str) -> None:
     """Delete the temporary directories of run `run_id` (its worker died while building one)."""
     for p in Path(runs_dir).glob(f"{_TEMP_PREFIX}{run_id}.*"):
         shutil.rmtree(p, ignore_errors=True)
+
+
+def remove_per_run(runs_dir: Path, kind: str, run_id: str) -> None:
+    """Drop `<runs_dir>/<kind>/<run_id>/` (CHECKPOINTS or SNAPSHOTS: the run has landed with a result)."""
+    root = Path(runs_dir) / kind
+    shutil.rmtree(root / run_id, ignore_errors=True)
+    _remove_if_empty(root)
+
+
+def prune_per_run(runs_dir: Path, kind: str, stale: Callable[[list[Path], str | None], list[Path]]) -> list[Path]:
+    """Remove, under `<runs_dir>/<kind>/<run id>/<identity>/`, what `stale(entries, landed)` names for each
+    run (`landed`: the identity of that run's complete directory, if any); empty directories go too."""
+    root = Path(runs_dir) / kind
+    if not root.is_dir():
+        return []
+    gone: list[Path] = []
+    for base in root.iterdir():
+        done = RunDir(Path(runs_dir) / base.name)
+        landed = done.read_spec().get("identity") if done.is_complete() else None
+        these = stale(list(base.iterdir()), landed) if base.is_dir() else []
+        for p in these:
+            shutil.rmtree(p, ignore_errors=True)
+        gone += these
+        _remove_if_empty(base)
+    _remove_if_empty(root)
+    return gone
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:  # not empty (another run's), or already gone
+        pass

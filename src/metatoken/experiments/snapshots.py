@@ -77,34 +77,14 @@ def load(path: Path) -> TrainedPolicy | None:
 
 def remove(runs_dir: Path, run_id: str) -> None:
     """Drop run `run_id`'s snapshots (it has landed with a result)."""
-    root = Path(runs_dir) / rundir.SNAPSHOTS
-    shutil.rmtree(root / run_id, ignore_errors=True)
-    _remove_if_empty(root)
+    rundir.remove_per_run(runs_dir, rundir.SNAPSHOTS, run_id)
 
 
 def prune_stale(runs_dir: Path) -> list[Path]:
     """Remove snapshots no run can use (unfinished writes, and those of runs complete with that identity)."""
-    root = Path(runs_dir) / rundir.SNAPSHOTS
-    if not root.is_dir():
-        return []
-    stale = []
-    for base in root.iterdir():
-        done = rundir.RunDir(Path(runs_dir) / base.name)
-        landed = done.read_spec().get("identity") if done.is_complete() else None
-        gone = [p for p in base.iterdir() if p.name == landed or p.name.startswith(".")] if base.is_dir() else []
-        for p in gone:
-            shutil.rmtree(p, ignore_errors=True)
-        stale += gone
-        _remove_if_empty(base)
-    _remove_if_empty(root)
-    return stale
-
-
-def _remove_if_empty(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:  # not empty, or already gone
-        pass
+    return rundir.prune_per_run(runs_dir, rundir.SNAPSHOTS,
+                                lambda entries, landed: [p for p in entries if p.name == landed
+                                                         or p.name.startswith(".")])
 
 
 def replay_history(rows: list[dict[str, float]], logger) -> None:
