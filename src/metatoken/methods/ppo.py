@@ -88,13 +88,21 @@ class PPOMethod:
     def __init__(self, params: PPOParams):
         self.params = params
 
-    def iterations(self, budget: Budget) -> int:
-        """Whole rollouts that fit both the env-step and the gradient-step budget."""
+    def _fitting(self, budget: Budget) -> int:
+        """Whole rollouts that fit both the env-step (the entry's cap included) and the gradient-step budget."""
         p = self.params
         rollout_size = p.n_envs * p.n_steps
-        minibatches = math.ceil(rollout_size / p.batch_size)
         env_steps = budget.env_steps if p.env_steps is None else min(budget.env_steps, p.env_steps)
-        iterations = min(env_steps // rollout_size, budget.gradient_steps // (p.n_epochs * minibatches))
+        return min(env_steps // rollout_size, budget.gradient_steps // (p.n_epochs * self._minibatches()))
+
+    def _minibatches(self) -> int:
+        return math.ceil(self.params.n_envs * self.params.n_steps / self.params.batch_size)
+
+    def iterations(self, budget: Budget) -> int:
+        """Whole rollouts that fit both the env-step and the gradient-step budget (at least one)."""
+        p = self.params
+        rollout_size, minibatches = p.n_envs * p.n_steps, self._minibatches()
+        iterations = self._fitting(budget)
         if iterations < 1:
             raise ValueError(f"ppo: budget too small for one update (needs env_steps >= {rollout_size} "
                              f"and gradient_steps >= {p.n_epochs * minibatches})")
@@ -106,14 +114,9 @@ class PPOMethod:
         p = self.params
         if p.lr_schedule != "constant" or p.clip_schedule != "constant":
             return False
-        rollout_size = p.n_envs * p.n_steps
-        per_iteration = p.n_epochs * math.ceil(rollout_size / p.batch_size)
-        for b in budgets:
-            by_env = b.env_steps // rollout_size
-            capped = p.env_steps is not None and p.env_steps // rollout_size < by_env  # the entry's own cap binds
-            if by_env < 1 or by_env > b.gradient_steps // per_iteration or capped:
-                return False
-        return True
+        by_env = [b.env_steps // (p.n_envs * p.n_steps) for b in budgets]
+        # neither gradient_steps nor the entry's own env_steps cap may set the iteration count
+        return all(n >= 1 and self._fitting(b) == n for b, n in zip(budgets, by_env, strict=True))
 
     def train(self, task, dataset, budget: Budget, seed: int, logger: Logger) -> TrainedPolicy:
         p, t0 = self.params, time.perf_counter()
