@@ -2,7 +2,8 @@
 
 Every run trains and evaluates with `TORCH_THREADS` torch threads, whatever the backend and
 worker count, so the same spec and seed give the same metrics with --workers 1, 2 or Ray
-(a float reduction split over a different number of threads rounds differently).
+(a float reduction split over a different number of threads rounds differently), and with
+malloc keeping freed memory (experiments/allocator.py: fewer page faults, same arithmetic).
 
 The run directory is built under a temporary name and renamed into place (experiments/
 rundir.py), so it holds either a complete result or a recorded failure, never half of one.
@@ -39,6 +40,7 @@ from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
 from metatoken.evaluate.recorders import ActionEntropy
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.experiments import checkpoints, rundir, snapshots
+from metatoken.experiments.allocator import retain_freed_memory
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
 from metatoken.methods import Budget, TrainedPolicy, make_method
@@ -170,6 +172,7 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
     pi_ref's run (`run.reference`) must have finished in runs_dir before this one starts."""
     threads = torch.get_num_threads()
     torch.set_num_threads(TORCH_THREADS)
+    retain_freed_memory()  # training reuses the same large buffers: keep them mapped (allocation only)
     tmp = rundir.temporary_run_dir(runs_dir, run.run_id)
     start = time.perf_counter()
     try:
