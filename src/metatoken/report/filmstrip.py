@@ -68,7 +68,8 @@ def play(task: Task, policy: Policy, seed: int, target: float | None = None, det
     return frames.kept, _outcome(outcome)
 
 
-def replay(task: Task, actions: np.ndarray, seed: int, keep: int = 6) -> tuple[list[tuple[int, np.ndarray]], dict]:
+def replay(task: Task, actions: np.ndarray, seed: int,
+           keep: int = 6) -> tuple[list[tuple[int, np.ndarray]], dict | None]:
     """(step, frame) pairs and outcome of the episode that env seed `seed` and `actions` (T, ...) replay.
 
     The outcome is None when the env had not ended the episode by the last action."""
@@ -126,7 +127,7 @@ def evaluated_filmstrip(task: Task, policy: Policy, episode: Evaluated, frames: 
     the env does not replay it)."""
     _check(frames)
     kept, outcome = replay(task, episode.actions, episode.seed, frames)
-    if outcome == episode.outcome:
+    if outcome == episode.outcome:  # exact, return included: a replay sums the same rewards in the same order
         return Strip(_draw(kept, outcome, frames, title), outcome, True)
     # The env did not replay the episode (randomness its seed does not fix): a replay would show
     # another episode under the evaluated one's caption, so show a fresh play of the policy, as before.
