@@ -35,6 +35,11 @@ def above_levels(dataset: Dataset, factors: Sequence[float] = ABOVE_FACTORS) -> 
     return np.array([best + (f - 1.0) * unit for f in factors])
 
 
+def first_top_episode(conditioned: bool, episodes: int, n_levels: int = 5) -> int:
+    """Where `evaluate` puts episode 0 of the top data level (level n_levels - 1): 0 for an unconditioned policy."""
+    return (n_levels - 1) * episodes if conditioned else 0
+
+
 def evaluate(
     task: Task, policy: Policy, dataset: Dataset, episodes: int, seed: int,
     deterministic: bool = False, n_levels: int = 5, above: Sequence[float] = ABOVE_FACTORS,

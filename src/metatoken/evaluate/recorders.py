@@ -2,10 +2,10 @@
 
 `evaluate.rollout.play` steps B episodes and hands every step to its recorders as one
 `Transition` (before the policy hears the reward). A recorder keeps what its caller
-needs and nothing else: the outcome and audit of each episode, whole episodes, the
-policy's log-probabilities, a second policy scored along the same trajectory, or the
-exact inputs the predictor consumed (for online policy gradients). To record something
-new, subclass `Recorder` and override `record`.
+needs and nothing else: the outcome and audit of each episode, whole episodes, one
+episode's actions (to replay it), the policy's log-probabilities, a second policy scored
+along the same trajectory, or the exact inputs the predictor consumed (for online policy
+gradients). To record something new, subclass `Recorder` and override `record`.
 
 All per-step records are masked by `alive`: an env whose episode has ended keeps being
 stepped by the vector env, but nothing it does after its end reaches a recorder's result.
@@ -136,6 +136,27 @@ class Episodes(Recorder):
                 exploit=exp[:t, i].astype(bool),
                 seed=self.seeds[i],
             ))
+
+
+class EpisodeActions(Recorder):
+    """The actions of one env's episode (env `index` of the batch) and its env seed: what replays it."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def begin(self, num_envs: int, seeds: list[int]) -> None:
+        if not 0 <= self.index < num_envs:
+            raise ValueError(f"episode {self.index} is not in a batch of {num_envs}")
+        self.seed, self.steps = seeds[self.index], []
+
+    def record(self, step: Transition) -> None:
+        if step.alive[self.index]:
+            self.steps.append(np.array(step.action[self.index]))  # a copy: a policy may reuse its buffer
+
+    @property
+    def actions(self) -> np.ndarray:
+        """(T, *action_shape) in step order."""
+        return np.stack(self.steps)
 
 
 def sum_over_episode(steps: list[np.ndarray], alive: list[np.ndarray]) -> np.ndarray:

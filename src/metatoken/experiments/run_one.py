@@ -31,13 +31,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from metatoken import seeds
 from metatoken.data import minari_io
 from metatoken.envs import make_task
-from metatoken.evaluate.evaluate import command_levels, evaluate
+from metatoken.evaluate.evaluate import evaluate, first_top_episode
 from metatoken.evaluate.measure import RunContext, measure
 from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
-from metatoken.evaluate.recorders import ActionEntropy
+from metatoken.evaluate.recorders import ActionEntropy, EpisodeActions
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.experiments import checkpoints, rundir, snapshots
 from metatoken.experiments.allocator import retain_freed_memory
@@ -47,7 +46,7 @@ from metatoken.methods import Budget, TrainedPolicy, make_method
 from metatoken.methods.base import taking_snapshots
 from metatoken.models.checkpoint import checkpointing
 from metatoken.policy import SavablePolicy, ScoredPolicy
-from metatoken.report.filmstrip import filmstrip
+from metatoken.report.filmstrip import Evaluated, evaluated_filmstrip
 from metatoken.text.integration import execute_text, is_text_task
 
 TORCH_THREADS = 1
@@ -62,13 +61,13 @@ def _rollouts_table(r: Rollouts) -> pa.Table:
     })
 
 
-def _write_filmstrip(task, policy, dataset, seed: int, tmp: rundir.RunDir) -> None:
-    """Frames of the first evaluation episode at the top commanded level, when the env can draw itself."""
+def _write_filmstrip(task, policy, episode: Evaluated, tmp: rundir.RunDir) -> None:
+    """Frames of the first evaluation episode at the top data level (replayed from the sampled evaluation's
+    actions), when the env can draw itself."""
     if "rgb_array" not in _render_modes(task):
         return
-    target = float(command_levels(dataset)[-1]) if policy.conditioned else None
     try:
-        png = filmstrip(task, policy, seeds.evaluation(seed), target)
+        png = evaluated_filmstrip(task, policy, episode).png
     except gym.error.DependencyNotInstalled:  # e.g. a classic-control env without pygame: no picture, not a failure
         return
     tmp.filmstrip.write_bytes(png)
@@ -95,9 +94,11 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     try:
         trained, snapshot_of = _train(run, method, task, dataset, budget, runs_dir, logger)
         entropy = [ActionEntropy(trained.policy)] if isinstance(trained.policy, ScoredPolicy) else []
+        # the filmstrip's episode: its actions are kept so that the strip replays it instead of playing again
+        shown = EpisodeActions(first_top_episode(trained.policy.conditioned, budget.eval_episodes))
         record = "distribution" in run.measurements  # it compares whole episodes' states with the data's
-        rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, recorders=entropy,
-                            record=record)
+        rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed,
+                            recorders=[*entropy, shown], record=record)
         # noise versus intent: the same episodes (same env seeds) acting on the mean / mode
         greedy = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, deterministic=True,
                           record=record)
@@ -119,7 +120,7 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
     finally:
         logger.close()
     pq.write_table(_rollouts_table(rollouts), tmp.rollouts)
-    _write_filmstrip(task, trained.policy, dataset, run.seed, tmp)
+    _write_filmstrip(task, trained.policy, Evaluated.of(rollouts, shown), tmp)
     # what the method itself recorded; KL to pi_ref is a measurement (metrics.json), not the method's
     ledger = {k: v for k, v in trained.ledger.__dict__.items() if k != "kl_to_reference_nats"}
     if snapshot_of:  # its wall time is the trainer's up to the snapshot

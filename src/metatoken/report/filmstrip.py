@@ -6,18 +6,31 @@ environment) through the rollout primitive with `render=True` (`render_mode="rgb
 `frames` frames spread evenly over it (the first and the last included) and lays them out
 side by side with the step under each and a caption (the episode's length, return and, where
 the env audits it, its implementation label). `data_uri(png)` embeds the result in HTML.
+
+`evaluated_filmstrip(task, policy, episode)` draws an episode that evaluation already played
+(`Evaluated`: its env seed, the actions an `EpisodeActions` recorder kept, its outcome) by
+replaying those actions (`evaluate/replay.py`) instead of running the policy again: a run's
+strip costs env steps only, no model steps. The strip then shows the evaluated episode itself,
+which a second play of the policy need not be: the batched evaluation's actions can differ from
+a one-environment play's in the last float bits (batched matmuls round differently), and a
+sampled episode that diverges once diverges for good. When the replay does not end as the
+evaluated episode did (an env with randomness its seed does not fix), the policy plays the
+episode again, as `filmstrip` does, and the caption is that episode's.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from metatoken.envs.task import Task
-from metatoken.evaluate.recorders import Outcomes, Recorder
+from metatoken.evaluate.recorders import EpisodeActions, Outcomes, Recorder
+from metatoken.evaluate.replay import ActionReplay
+from metatoken.evaluate.rollout import Rollouts
 from metatoken.evaluate.rollout import play as play_batch
 from metatoken.policy import Policy
 
@@ -40,6 +53,11 @@ class _Frames(Recorder):
             self.kept, self.stride = self.kept[:-1:2] + self.kept[-1:], self.stride * 2
 
 
+def _outcome(outcome: Outcomes) -> dict:
+    return {"steps": int(outcome.lengths[0]), "return": float(outcome.returns[0]),
+            "implementation": outcome.implementations[0]}
+
+
 def play(task: Task, policy: Policy, seed: int, target: float | None = None, deterministic: bool = False,
          keep: int = 6) -> tuple[list[tuple[int, np.ndarray]], dict]:
     """(step, frame) pairs of one rendered episode and its outcome {steps, return, implementation}."""
@@ -47,8 +65,47 @@ def play(task: Task, policy: Policy, seed: int, target: float | None = None, det
     targets = None if target is None else np.array([float(target)])
     play_batch(task, policy, 1, seed, target=targets, deterministic=deterministic,
                recorders=[outcome, frames], render=True)
-    return frames.kept, {"steps": int(outcome.lengths[0]), "return": float(outcome.returns[0]),
-                             "implementation": outcome.implementations[0]}
+    return frames.kept, _outcome(outcome)
+
+
+def replay(task: Task, actions: np.ndarray, seed: int,
+           keep: int = 6) -> tuple[list[tuple[int, np.ndarray]], dict | None]:
+    """(step, frame) pairs and outcome of the episode that env seed `seed` and `actions` (T, ...) replay.
+
+    The outcome is None when the env had not ended the episode by the last action."""
+    frames, outcome = _Frames(keep), Outcomes()
+    played = play_batch(task, ActionReplay(actions), 1, seed, recorders=[outcome, frames], render=True,
+                        max_steps=len(actions))
+    return frames.kept, _outcome(outcome) if played.finished[0] else None
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One episode of an evaluation: its env seed, the actions taken, its outcome and commanded target."""
+
+    seed: int
+    actions: np.ndarray  # (T, *action_shape)
+    outcome: dict  # {steps, return, implementation}, as evaluation measured it
+    target: float | None = None  # the commanded condition (None: an unconditioned policy)
+
+    @staticmethod
+    def of(rollouts: Rollouts, kept: EpisodeActions) -> Evaluated:
+        """Episode `kept.index` of `rollouts`, whose actions `kept` recorded during the same evaluation."""
+        index = kept.index
+        target = float(rollouts.target[index])
+        return Evaluated(kept.seed, kept.actions,
+                         {"steps": int(rollouts.lengths[index]), "return": float(rollouts.returns[index]),
+                          "implementation": rollouts.implementations[index] if rollouts.implementations else ""},
+                         None if np.isnan(target) else target)
+
+
+@dataclass(frozen=True)
+class Strip:
+    """A drawn filmstrip, the outcome its caption shows, and whether it replayed the evaluated episode."""
+
+    png: bytes
+    outcome: dict
+    replayed: bool
 
 
 def _scaled(frame: np.ndarray) -> Image.Image:
@@ -60,10 +117,32 @@ def _scaled(frame: np.ndarray) -> Image.Image:
 def filmstrip(task: Task, policy: Policy, seed: int, target: float | None = None, frames: int = 6,
               deterministic: bool = False, title: str = "") -> bytes:
     """A PNG of `frames` frames across episode `seed` of `policy` on `task` (rgb_array rendering)."""
+    _check(frames)
+    return _draw(*play(task, policy, seed, target, deterministic, frames), frames, title)
+
+
+def evaluated_filmstrip(task: Task, policy: Policy, episode: Evaluated, frames: int = 6,
+                        title: str = "") -> Strip:
+    """The filmstrip of an evaluated episode, replayed from its actions (the policy plays it again only when
+    the env does not replay it)."""
+    _check(frames)
+    kept, outcome = replay(task, episode.actions, episode.seed, frames)
+    if outcome == episode.outcome:  # exact, return included: a replay sums the same rewards in the same order
+        return Strip(_draw(kept, outcome, frames, title), outcome, True)
+    # The env did not replay the episode (randomness its seed does not fix): a replay would show
+    # another episode under the evaluated one's caption, so show a fresh play of the policy, as before.
+    kept, outcome = play(task, policy, episode.seed, episode.target, False, frames)
+    return Strip(_draw(kept, outcome, frames, title), outcome, False)
+
+
+def _check(frames: int) -> None:
     if frames < 2:
         raise ValueError(f"frames must be >= 2, got {frames}")
-    kept, outcome = play(task, policy, seed, target, deterministic, frames)
-    picks = np.unique(np.linspace(0, len(kept) - 1, frames).round().astype(int))  # evenly, first and last
+
+
+def _draw(kept: list[tuple[int, np.ndarray]], outcome: dict, frames: int, title: str) -> bytes:
+    """The PNG: `frames` of the kept frames, evenly spaced (first and last included), under a caption."""
+    picks = np.unique(np.linspace(0, len(kept) - 1, frames).round().astype(int))
     tiles = [(kept[i][0], _scaled(kept[i][1])) for i in picks]
     width = sum(t.width for _, t in tiles) + 4 * (len(tiles) - 1)
     strip = Image.new("RGB", (width, FRAME_HEIGHT + 2 * CAPTION), BACKGROUND)
