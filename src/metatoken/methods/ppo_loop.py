@@ -26,7 +26,7 @@ the iterations where that happened are listed in every later checkpoint's `env_r
 
 Speed work on this loop must keep training bit-identical: tests/methods/test_ppo_pinned.py holds
 digests of the weights and learning curves of two tiny trainings (docs/PERFORMANCE.md, "The loop's
-own overheads").
+own overheads" and "Flat optimiser buffers": Adam steps one flat tensor, `models/flat.py`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Training a predictor on the reference data: AdamW, linear warmup, gradient clipping.
 
 The one supervised loop of the house. Seeded once (model init, dropout and window
-sampling) and deterministic on CPU. Recipes that add to it (`mixture`'s policy-gradient
+sampling) and deterministic on CPU. On CPU AdamW steps flat buffers (`models/flat.py`: one
+tensor per parameter group, bit-identical to stepping each tensor); the parameters get their
+own storage back when the loop ends. Recipes that add to it (`mixture`'s policy-gradient
 term, `rl-as-sl`'s REINFORCE loss and variance probes) pass a `TrainHooks` object instead
 of copying the loop, so with the default hooks every recipe trains exactly as `bc` does.
 Curves go to the Logger under fixed names: losses/action_nll, charts/learning_rate,
