@@ -148,3 +148,14 @@ def test_ppo_policy_owns_its_tensors_and_saves(tmp_path):
     assert all(p.untyped_storage().nbytes() == p.numel() * p.element_size() for p in params)
     out.policy.save(tmp_path / "ppo")  # safetensors refuses tensors that share storage
     assert any((tmp_path / "ppo").iterdir())
+
+
+@pytest.mark.parametrize("model,condition", [("transformer", "none"), ("transformer", "rtg"), ("mlp", "quantile")])
+def test_every_predictor_parameter_gets_a_gradient(continuous_data, model, condition):
+    """Flat buffers step a parameter without gradient with zeros (torch's AdamW skips it, decay included),
+    so the supervised loop is bit-identical only while every parameter is in every step's graph."""
+    cond = fit_condition(condition, continuous_data)
+    net = build_predictor(continuous_data, cond, model, **(SMALL if model == "transformer" else {}))
+    sampler = SequenceSampler(continuous_data, cond, net.context, net.head.discrete, seed=0)
+    action_nll(net, sampler.sample(4)).backward()
+    assert [n for n, p in net.named_parameters() if p.grad is None] == []
