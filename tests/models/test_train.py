@@ -97,8 +97,8 @@ def test_foreach_adamw_trains_bit_identically_to_the_per_tensor_loop(continuous_
     made = train_module.make_optimizer
 
     def run(foreach):
-        def make(model, cfg):
-            opt = made(model, cfg)
+        def make(model, cfg, flat=None):
+            opt = made(model, cfg, flat)
             for group in opt.param_groups:
                 group["foreach"] = foreach
             return opt

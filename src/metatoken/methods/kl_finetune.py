@@ -43,6 +43,7 @@ from metatoken.methods.base import (
 from metatoken.methods.condition import ConditionParams, reads_rewards
 from metatoken.methods.online import collect, grad_norm, kl_regularised_terms
 from metatoken.methods.update_share import AdamUpdateShares, UpdateMeter, clip_coef
+from metatoken.models.flat import FlatParams
 from metatoken.models.train import fit_predictor
 
 
@@ -76,8 +77,10 @@ class KLFinetune:
         model = policy.model
         base = type(policy)(copy.deepcopy(model), policy.condition)  # frozen pi_base
         target = float(command_levels(dataset)[-1]) if policy.conditioned else None
-        opt = torch.optim.Adam(model.parameters(), lr=p.finetune_lr)
         params = list(model.parameters())
+        # one flat buffer for Adam to step (models/flat.py): the same weights as stepping each tensor, fewer ops
+        flat = FlatParams([{"params": params}])
+        opt = torch.optim.Adam(flat.param_groups, lr=p.finetune_lr, foreach=True)
         shares = AdamUpdateShares(params, ("reward", "kl"), beta1=opt.defaults["betas"][0])
         rng = np.random.default_rng(seed)
         env_steps = updates = 0
@@ -100,12 +103,14 @@ class KLFinetune:
             norm = grad_norm([q.grad for q in params])
             shares.record({"reward": list(g_r), "kl": list(g_k)}, clip_coef(norm, p.grad_clip))
             torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
+            flat.sync_grads()  # the summed grads above are new tensors: copy them into the flat buffer
             opt.step()
             shares.after_step()
             updates += 1
             flops += per_token * sum(len(g) for g in groups) * p.steps_per_episode
             logger.scalar("charts/episodic_return", info["episodic_return"], env_steps)
             logger.scalar("charts/kl_to_base", info["kl_to_base"], env_steps)
+        flat.release()  # each parameter owns its storage again: the policy saves and copies as before
         model.eval()
         total = pretrain.moved + sum(shares.moved.values())
         ledger = Ledger(online_env_steps=env_steps, reward_queries=env_steps,

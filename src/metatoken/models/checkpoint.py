@@ -140,7 +140,9 @@ def save_training_state(slot: Path, step: int, tensors: dict[str, torch.Tensor],
     tmp = slot / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / STATE))
+    # clones: a training's weights may be views of one flat buffer (models/flat.py), which safetensors refuses
+    save_file({k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in tensors.items()},
+              str(tmp / STATE))
     (tmp / STATE_CONFIG).write_text(json.dumps({"format": TRAIN_FORMAT, "step": step, **meta}))
     final = slot / name
     shutil.rmtree(final, ignore_errors=True)
@@ -216,7 +218,11 @@ def optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:
 def load_optimizer_state(opt: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Restore what `optimizer_state` captured (after a JSON round trip: ids back to ints, tuples from lists)."""
     groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in state["param_groups"]]
-    opt.load_state_dict({"state": {int(pid): entry for pid, entry in state["state"].items()}, "param_groups": groups})
+    try:
+        opt.load_state_dict({"state": {int(pid): entry for pid, entry in state["state"].items()},
+                             "param_groups": groups})
+    except ValueError as e:  # e.g. per-tensor Adam state from before the flat buffers (models/flat.py)
+        raise UserError(f"training checkpoint: its optimiser state does not fit this optimiser ({e})") from None
 
 
 def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> str:

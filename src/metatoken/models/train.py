@@ -1,7 +1,9 @@
 """Training a predictor on the reference data: AdamW, linear warmup, gradient clipping.
 
 The one supervised loop of the house. Seeded once (model init, dropout and window
-sampling) and deterministic on CPU. Recipes that add to it (`mixture`'s policy-gradient
+sampling) and deterministic on CPU. On CPU AdamW steps flat buffers (`models/flat.py`: one
+tensor per parameter group, bit-identical to stepping each tensor); the parameters get their
+own storage back when the loop ends. Recipes that add to it (`mixture`'s policy-gradient
 term, `rl-as-sl`'s REINFORCE loss and variance probes) pass a `TrainHooks` object instead
 of copying the loop, so with the default hooks every recipe trains exactly as `bc` does.
 Curves go to the Logger under fixed names: losses/action_nll, charts/learning_rate,
@@ -38,6 +40,7 @@ from metatoken.models.checkpoint import (
     split_tensors,
 )
 from metatoken.models.conditions import Condition, fit_condition
+from metatoken.models.flat import FlatParams
 from metatoken.models.mlp import MLPConfig, MLPPredictor
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.sequences import SequenceBatch, SequenceSampler
@@ -110,13 +113,19 @@ def action_nll(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
     return (nll * m).sum() / m.sum()
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW that decays matrices only; biases, norms and the start vector stay undecayed."""
+def decay_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: matrices decay; biases, norms and the start vector stay undecayed."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, flat: FlatParams | None = None) -> torch.optim.Optimizer:
+    """AdamW that decays matrices only, on `flat`'s buffers when given (else on the model's own tensors)."""
     # foreach: on CPU torch's default is the per-tensor loop, ~40 tensors x ~10 small ops a step. The
-    # foreach kernels run the same elementwise ops per tensor (bit-identical, tested) with less dispatch.
+    # foreach kernels run the same elementwise ops per tensor (bit-identical, tested) with less dispatch;
+    # flat buffers (models/flat.py) cut that to one tensor per group, again bit-identical.
+    groups = flat.param_groups if flat is not None else decay_groups(model, cfg)
     return torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
 
 
@@ -172,7 +181,9 @@ def train_predictor(
     logger, hooks = logger or NullLogger(), hooks or TrainHooks()
     torch.manual_seed(cfg.seed)
     model.to(cfg.device).train()
-    opt = make_optimizer(model, cfg)
+    # flat buffers on CPU, where per-tensor dispatch dominates a step; a GPU keeps the per-tensor optimiser
+    flat = FlatParams(decay_groups(model, cfg)) if torch.device(cfg.device).type == "cpu" else None
+    opt = make_optimizer(model, cfg, flat)
     sched = warmup_schedule(opt, cfg.warmup_steps)
     t0, tokens, window, losses = time.perf_counter(), 0, [], []
     plan = active_plan()
@@ -190,9 +201,14 @@ def train_predictor(
     for step in range(start + 1, cfg.steps + 1):
         batch = SequenceBatch(*(x.to(cfg.device, non_blocking=True) for x in sampler.sample(cfg.batch_size)))
         loss = hooks.loss(model, batch)
-        opt.zero_grad(set_to_none=True)
+        if flat is not None:
+            flat.zero_grad()
+        else:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
         tokens += hooks.after_backward(step, model)
+        if flat is not None:  # a hook may have replaced a .grad: back into the flat buffer before clipping
+            flat.sync_grads()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         hooks.after_step(step, model, opt.param_groups[0]["lr"])
@@ -213,6 +229,8 @@ def train_predictor(
             counters = {"tokens": tokens, "window": window, "losses": losses,
                         "wall_time_s": before + time.perf_counter() - t0}
             save_training_state(slot, step, *_capture(cfg, model, opt, sched, sampler, hooks, counters))
+    if flat is not None:
+        flat.release()  # each parameter owns its storage again: the policy saves and copies as before
     model.eval()
     wall = before + time.perf_counter() - t0
     return TrainStats(cfg.steps, losses[-1] if losses else float("nan"), wall,
@@ -256,7 +274,10 @@ def _restore(state: tuple[dict[str, torch.Tensor], dict[str, Any]], model: nn.Mo
         if key.startswith("optim."):
             _, pid, name = key.split(".", 2)
             per_param.setdefault(int(pid), {})[name] = value
-    opt.load_state_dict({"state": per_param, "param_groups": meta["optimizer_groups"]})
+    try:
+        opt.load_state_dict({"state": per_param, "param_groups": meta["optimizer_groups"]})
+    except ValueError as e:  # e.g. per-tensor Adam state from before the flat buffers
+        raise UserError(f"training checkpoint: its optimiser state does not fit this optimiser ({e})") from None
     sched.load_state_dict({**meta["schedule"], "lr_lambdas": [None] * len(opt.param_groups)})
     torch.set_rng_state(tensors["rng.torch"])
     sampler.rng.bit_generator.state = meta["sampler_rng"]
