@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from metatoken import seeds
+from metatoken.envs.tabular import Tabular
 from metatoken.evaluate.measure import measurement
 from metatoken.evaluate.measure.capability import top_episodes
 from metatoken.evaluate.measure.distribution import (
@@ -32,7 +33,7 @@ def is_grid(task) -> bool:
     """The task's env is a table (GlitchGrid): its states can be counted, so JS is exact."""
     env = task.make_env()
     try:
-        return hasattr(env.unwrapped, "exact_tables")
+        return isinstance(env.unwrapped, Tabular)
     finally:
         env.close()
 
