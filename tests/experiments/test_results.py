@@ -74,6 +74,26 @@ def test_sparsity_is_computed_once_per_variant_and_kept_with_its_bound(tmp_path,
     assert results.cached_sparsity(tmp_path, tasks[:1])[results._cache_key(*tasks[0])] == far
 
 
+def test_reward_variants_of_one_env_share_one_sparsity_estimate(tmp_path, monkeypatch):
+    """Sparsity plays the sparse variant, so gait 20 m and sparse 20 m are one estimate; 2 m is another."""
+    from metatoken.envs.sparsity import estimated
+    from metatoken.experiments import results
+
+    calls = []
+
+    def fake(task_id, options):
+        calls.append(dict(options))
+        return estimated(5, 16_384)
+
+    monkeypatch.setattr(results, "task_sparsity", fake)
+    tasks = [("mountain", {"summit_distance": 20, "reward": "gait"}),
+             ("mountain", {"summit_distance": 20, "reward": "sparse"}),
+             ("mountain", {"summit_distance": 2, "reward": "gait"})]
+    out = results.cached_sparsity(tmp_path, tasks)
+    assert [c["summit_distance"] for c in calls] == [20, 2]
+    assert out[results._cache_key(*tasks[0])] == out[results._cache_key(*tasks[1])]
+
+
 def test_mountain_sparsity_resolves_twelve_bits():
     """Mountain-v1 gets a Monte Carlo estimate (not NaN): the default 20 m summit is beyond 12 bits."""
     from metatoken.experiments.results import task_sparsity

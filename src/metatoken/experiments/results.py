@@ -70,6 +70,20 @@ def _cache_key(task_id: str, options: dict[str, Any]) -> str:
                        "seed": seeds.sparsity()}, sort_keys=True, default=str)
 
 
+def _measured_env(task_id: str, options: dict[str, Any]) -> str:
+    """What `task_sparsity` actually plays: the env of the task's sparse variant (gait 20 m and sparse 20 m
+    are one), or the task itself where it has no env (a text world)."""
+    from metatoken.envs import make_task
+    from metatoken.envs.sparsity import sparse_variant
+    from metatoken.text.integration import is_text_task
+
+    if is_text_task(task_id):
+        return _cache_key(task_id, options)
+    task = sparse_variant(make_task(task_id, options))
+    return json.dumps({"env": task.env_id, "kwargs": task.env_kwargs, "limit": task.max_episode_steps},
+                      sort_keys=True, default=str)
+
+
 def _bits_json(bits: Bits | None) -> dict[str, Any] | None:
     """Bits as JSON (an unbounded end as null), or None."""
     if bits is None:
@@ -102,8 +116,12 @@ def cached_sparsity(out_dir: Path, tasks: list[tuple[str, dict[str, Any]]]) -> d
         stored = {}  # a damaged cache is recomputed, never trusted
     wanted = {_cache_key(t, o): (t, o) for t, o in tasks}
     missing = {k: v for k, v in wanted.items() if k not in stored or not _readable(stored[k])}
+    measured: dict[str, Any] = {}  # per measured env: variants that differ only in their reward share it
     for key, (task_id, options) in missing.items():
-        stored[key] = _bits_json(task_sparsity(task_id, options))
+        env = _measured_env(task_id, options)
+        if env not in measured:
+            measured[env] = _bits_json(task_sparsity(task_id, options))
+        stored[key] = measured[env]
     if missing:
         rundir.write_json(path, stored)
     return {k: _bits_from_json(stored[k]) for k in wanted}
