@@ -45,17 +45,24 @@ def _ledger(out, run_id) -> dict:
     return json.loads((out / "runs" / run_id / "ledger.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def direct(tmp_path_factory):
-    """The three ppo budgets each trained by itself (snapshot linking switched off)."""
+def _run_patched(tmp_path_factory, name: str, patch):
+    """The spec run with one worker under `patch(monkeypatch)` (undone after); every run must be ok."""
     mp = pytest.MonkeyPatch()
-    mp.setattr(runs, "link_snapshots", lambda rs: rs)
+    patch(mp)
     try:
-        out = tmp_path_factory.mktemp("direct")
+        out = tmp_path_factory.mktemp(name)
         outcome = run_experiment(_spec(), out, workers=1)
     finally:
         mp.undo()
     assert all(r.status == "ok" for r in outcome.results)
+    return out, outcome
+
+
+@pytest.fixture(scope="module")
+def direct(tmp_path_factory):
+    """The three ppo budgets each trained by itself (snapshot linking switched off)."""
+    out, outcome = _run_patched(tmp_path_factory, "direct", lambda mp: mp.setattr(runs, "link_snapshots",
+                                                                                  lambda rs: rs))
     assert all("snapshot_of" not in _ledger(out, r) for r in [TRAINER, *SNAPSHOT_RUNS])
     return _metrics(outcome)
 
@@ -64,16 +71,10 @@ def direct(tmp_path_factory):
 def snapped(tmp_path_factory):
     """The same grid with snapshots, one worker, counting ppo trainings; returns (out dir, metrics, trainings)."""
     trainings = []
-    mp = pytest.MonkeyPatch()
     train = PPOMethod.train
-    mp.setattr(PPOMethod, "train", lambda self, task, ds, budget, *a: trainings.append(budget.env_steps)
-               or train(self, task, ds, budget, *a))
-    try:
-        out = tmp_path_factory.mktemp("snapped")
-        outcome = run_experiment(_spec(), out, workers=1)
-    finally:
-        mp.undo()
-    assert all(r.status == "ok" for r in outcome.results)
+    out, outcome = _run_patched(tmp_path_factory, "snapped", lambda mp: mp.setattr(
+        PPOMethod, "train", lambda self, task, ds, budget, *a: trainings.append(budget.env_steps)
+        or train(self, task, ds, budget, *a)))
     return out, _metrics(outcome), trainings
 
 
