@@ -15,9 +15,10 @@ from metatoken.policy import Policy
 from metatoken.seeds import EVAL_SEED_OFFSET  # noqa: F401  (re-exported: callers import it from here)
 
 ABOVE_FACTORS = (1.25, 1.5)  # commands above the data: these multiples of the best data return
+DATA_LEVELS = 5  # commands spread over the data's returns, worst to best
 
 
-def command_levels(dataset: Dataset, n_levels: int = 5) -> np.ndarray:
+def command_levels(dataset: Dataset, n_levels: int = DATA_LEVELS) -> np.ndarray:
     """Commanded returns from the data's worst to its best episode return, evenly spaced: (L,)."""
     returns = dataset.returns()
     return np.linspace(returns.min(), returns.max(), n_levels)
@@ -35,14 +36,14 @@ def above_levels(dataset: Dataset, factors: Sequence[float] = ABOVE_FACTORS) -> 
     return np.array([best + (f - 1.0) * unit for f in factors])
 
 
-def first_top_episode(conditioned: bool, episodes: int, n_levels: int = 5) -> int:
+def first_top_episode(conditioned: bool, episodes: int, n_levels: int = DATA_LEVELS) -> int:
     """Where `evaluate` puts episode 0 of the top data level (level n_levels - 1): 0 for an unconditioned policy."""
     return (n_levels - 1) * episodes if conditioned else 0
 
 
 def evaluate(
     task: Task, policy: Policy, dataset: Dataset, episodes: int, seed: int,
-    deterministic: bool = False, n_levels: int = 5, above: Sequence[float] = ABOVE_FACTORS,
+    deterministic: bool = False, n_levels: int = DATA_LEVELS, above: Sequence[float] = ABOVE_FACTORS,
     recorders: Sequence[Recorder] = (), record: bool = False,
 ) -> Rollouts:
     """`episodes` episodes per commanded level (conditioned policies) or in total (others).
