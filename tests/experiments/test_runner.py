@@ -1,4 +1,5 @@
 import json
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -7,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from metatoken.evidence.claims import claims_json
-from metatoken.experiments.results import SCHEMA, claims_frame
+from metatoken.experiments.results import SCHEMA, cached_sparsity, claims_frame
 from metatoken.experiments.runner import run_experiment
 from metatoken.experiments.spec import parse_spec
 from metatoken.methods.base import METHODS, MethodDef
@@ -121,6 +122,36 @@ def test_metrics_do_not_depend_on_the_worker_count(tmp_path):
         mb = {k: v for k, v in b.metrics.items() if k != "ledger/wall_time_s"}
         assert ma.keys() == mb.keys()
         np.testing.assert_array_equal(list(ma.values()), list(mb.values()), err_msg=a.run_id)
+    # the sparsity columns too: with two workers a driver thread estimated them while the runs trained
+    one, two = (pq.read_table(tmp_path / d / "results.parquet").to_pandas() for d in ("one", "two"))
+    for column in ("task.sparsity_bits", "task.sparsity_bits_low", "task.sparsity_bits_high"):
+        assert one[column].notna().all() and one[column].tolist() == two[column].tolist()
+
+
+def test_a_pool_estimates_sparsity_beside_the_runs(tmp_path, monkeypatch):
+    """With a worker pool the sparsity cache is filled by the driver's thread during the runs, so the results
+    table reads it; with one worker (the runs in the driver's process) the table computes it itself."""
+    from metatoken.experiments import results, runner
+
+    callers, estimated = [], []
+    task_sparsity = results.task_sparsity
+
+    def recording(out_dir, tasks):
+        callers.append(threading.current_thread().name)
+        return cached_sparsity(out_dir, tasks)
+
+    def counting(task_id, options):
+        estimated.append(threading.current_thread().name)
+        return task_sparsity(task_id, options)
+
+    monkeypatch.setattr(runner, "cached_sparsity", recording)
+    monkeypatch.setattr(results, "task_sparsity", counting)
+    run_experiment(_spec(), tmp_path / "two", workers=2)
+    # estimated once, in the thread: the results table found the thread's cache entry under its own key
+    assert callers == ["sparsity"] and estimated == ["sparsity"]
+    callers.clear(), estimated.clear()
+    run_experiment(_spec(), tmp_path / "one", workers=1)
+    assert callers == [] and estimated == ["MainThread"]  # one worker: the results table estimates it
 
 
 def test_pi_ref_is_the_grid_bc_run_and_the_driver_trains_nothing_else(tmp_path, monkeypatch):
