@@ -1,9 +1,9 @@
 """One run, start to finish: train, evaluate, save the policy, measure, write its directory.
 
-Every run trains and evaluates with `TORCH_THREADS` torch threads, whatever the backend and
-worker count, so the same spec and seed give the same metrics with --workers 1, 2 or Ray
-(a float reduction split over a different number of threads rounds differently), and with
-malloc keeping freed memory (experiments/allocator.py: fewer page faults, same arithmetic).
+Every run trains and evaluates with one torch thread and one BLAS thread (experiments/threads.py),
+whatever the backend and worker count, so the same spec and seed give the same metrics with
+--workers 1, 2 or Ray (a float reduction split over a different number of threads rounds
+differently), and with malloc keeping freed memory (experiments/allocator.py: fewer page faults, same arithmetic).
 
 The run directory is built under a temporary name and renamed into place (experiments/
 rundir.py), so it holds either a complete result or a recorded failure, never half of one.
@@ -42,6 +42,7 @@ from metatoken.experiments import checkpoints, rundir, snapshots
 from metatoken.experiments.allocator import retain_freed_memory
 from metatoken.experiments.logger import ProgressFn, RunLogger
 from metatoken.experiments.runs import RunResult, RunSpec
+from metatoken.experiments.threads import run_threads
 from metatoken.methods import Budget, TrainedPolicy, make_method
 from metatoken.methods.base import taking_snapshots
 from metatoken.models.checkpoint import checkpointing
@@ -49,7 +50,6 @@ from metatoken.policy import SavablePolicy, ScoredPolicy
 from metatoken.report.filmstrip import Evaluated, evaluated_filmstrip
 from metatoken.text.integration import execute_text, is_text_task
 
-TORCH_THREADS = 1
 GREEDY = "greedy/"  # prefix of the metrics measured on the policy acting on its mean / mode
 
 
@@ -171,15 +171,14 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
     """Execute one run into runs_dir/<run_id>; failures are recorded, not raised.
 
     pi_ref's run (`run.reference`) must have finished in runs_dir before this one starts."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TORCH_THREADS)
     retain_freed_memory()  # training reuses the same large buffers: keep them mapped (allocation only)
     tmp = rundir.temporary_run_dir(runs_dir, run.run_id)
     start = time.perf_counter()
     try:
         rundir.write_json(tmp.spec, run.to_json())
         try:
-            metrics = _train_and_measure(run, tmp, runs_dir, data_dir, on_progress)
+            with run_threads():
+                metrics = _train_and_measure(run, tmp, runs_dir, data_dir, on_progress)
             rundir.write_json(tmp.metrics, metrics)
             result = RunResult(run.run_id, "ok", metrics)
         except Exception as err:  # noqa: BLE001  (a failing run is recorded; the others go on)
@@ -192,6 +191,5 @@ def execute_run(run: RunSpec, runs_dir: Path, data_dir: Path,
             snapshots.remove(runs_dir, run.run_id)
         return result
     finally:
-        torch.set_num_threads(threads)
         if tmp.path.exists():  # an interrupted run leaves nothing behind
             shutil.rmtree(tmp.path, ignore_errors=True)
