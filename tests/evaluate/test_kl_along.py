@@ -38,10 +38,13 @@ def test_kl_along_the_recorded_episodes_equals_playing_them_with_the_reference_t
                                                                                              grid_dataset):
     policy, other = _trained("bc", grid_task, grid_dataset, 0), _trained("bc", grid_task, grid_dataset, 1)
     played = kl_per_step(grid_task, policy, other, 6, seed=5)
-    along = kl_along(_recorded(grid_task, policy, 6, 5), other)
+    rec = _recorded(grid_task, policy, 6, 5)
+    along = kl_along(rec, other, one_pass=False)
     assert played.per_step > 1e-3
     np.testing.assert_allclose(along.per_episode, played.per_episode, rtol=1e-9)
     assert along.per_step == pytest.approx(played.per_step, rel=1e-9)
+    # the predictor scored in one pass per episode: the same numbers up to float32 rounding
+    np.testing.assert_allclose(kl_along(rec, other).per_episode, played.per_episode, rtol=1e-6)
 
 
 def _tanh_predictor(seed):
@@ -58,9 +61,10 @@ def test_the_binned_ruler_in_chunks_equals_playing_on_a_continuous_task(monkeypa
     rec = _recorded(task, policy, 3, 11)
     assert len(rec.alive) == 200
     monkeypatch.setattr(kl, "_KL_ROWS", 7)
-    along = kl_along(rec, other)
+    along = kl_along(rec, other, one_pass=False)
     assert played.per_step > 0
     np.testing.assert_allclose(along.per_episode, played.per_episode, rtol=1e-9)
+    np.testing.assert_allclose(kl_along(rec, other).per_episode, played.per_episode, rtol=1e-5)
 
 
 def test_an_sb3_policy_against_its_saved_copy_is_zero_without_the_shortcut(grid_task, grid_dataset, tmp_path):
@@ -126,9 +130,10 @@ def test_the_measurement_scores_the_top_data_level_of_the_evaluation(grid_task, 
     played = kl_per_step(grid_task, policy, ref, 4, seeds.evaluation(3), float(levels[-1]))
     got = kl_to_reference(None, grid_task, grid_dataset, RunContext(policy, 3, 4, None, top_episodes=top))
     assert np.isnan(got["ledger/kl_to_reference_per_step"])  # no pi_ref saved: no KL
-    along = kl_along(top, ref, float(levels[-1]))
-    assert along.per_step == pytest.approx(played.per_step, rel=1e-6)
-    np.testing.assert_allclose(along.per_episode, played.per_episode, rtol=1e-6)
+    along = kl_along(top, ref, float(levels[-1]), one_pass=False)
+    assert along.per_step == pytest.approx(played.per_step, rel=1e-9)
+    np.testing.assert_allclose(along.per_episode, played.per_episode, rtol=1e-9)
+    assert kl_along(top, ref, float(levels[-1])).per_step == pytest.approx(played.per_step, rel=1e-6)
     wrong_rows = kl_along(low, ref, float(levels[-1]))
     wrong_target = kl_along(top, ref, float(levels[0]))
     assert abs(wrong_rows.per_step / played.per_step - 1) > 1e-3

@@ -17,9 +17,10 @@ the action pi actually took. Both policies must be `ScoredPolicy`s.
 
 `kl_along` gives `kl_per_step`'s numbers without playing: it scores the reference along
 episodes pi already played (`recorders.ScoredEpisodes`, kept during the evaluation),
-teacher-forcing it step by step on the recorded (observation, action) pairs, and computes
-every step's KL in one vectorised `step_kl` call at the end. On the same episodes it equals
-`kl_per_step` (the same ruler, the same sums); the `kl-to-reference` measurement uses it.
+teacher-forced on the recorded (observation, action) pairs (a predictor in one pass over each
+whole episode, other policies step by step), and computes every step's KL in one vectorised
+`step_kl` call at the end. On the same episodes it equals `kl_per_step` (the same ruler, the
+same sums; a predictor's one-pass scores to float32 rounding); `kl-to-reference` uses it.
 
 One ruler for every pair of policies (`step_kl`):
 - discrete actions: the exact categorical KL;
@@ -45,6 +46,7 @@ from metatoken import seeds
 from metatoken.envs.task import Task
 from metatoken.evaluate.recorders import Distributions, LogProbs, ScoredEpisodes, TeacherForced, sum_over_episode
 from metatoken.evaluate.rollout import play
+from metatoken.models.policy import PredictorPolicy
 from metatoken.policy import ActionDistribution, Policy, ScoredPolicy
 
 BINS = 64  # per bounded action dimension in the common discretisation
@@ -141,15 +143,21 @@ def _rows(d: ActionDistribution, lo: int, hi: int) -> ActionDistribution:
     return ActionDistribution(d.family, d.params[lo:hi], d.loc, d.scale)
 
 
-def reference_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: float | None = None
-                    ) -> list[ActionDistribution]:
-    """`reference`'s distribution at every recorded step, teacher-forced on the recorded episodes: T of (E, P).
+def reference_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: float | None = None,
+                    one_pass: bool = True) -> ActionDistribution:
+    """`reference`'s distribution at every recorded step, teacher-forced on the recorded episodes: T x E rows,
+    step-major.
 
-    It is reset for the recorded rows with their `seeds.second_policy` streams (and `target` when it is
-    conditioned), then led step by step as `recorders.TeacherForced` leads it during a play.
+    A predictor scores each whole episode in one pass (`PredictorPolicy.score_episodes`) unless
+    `one_pass` is False; any other scored policy is reset for the recorded rows with their
+    `seeds.second_policy` streams (and `target` when it is conditioned) and led step by step as
+    `recorders.TeacherForced` leads it.
     """
     n = len(recorded.seeds)
     targets = np.full(n, float(target)) if reference.conditioned and target is not None else None
+    if one_pass and isinstance(reference, PredictorPolicy):
+        return reference.score_episodes(np.stack(recorded.obs), np.stack(recorded.actions),
+                                        np.stack(recorded.rewards), targets)
     reference.reset(n, target=targets, seed=[seeds.second_policy(s) for s in recorded.seeds])
     out = []
     for obs, action, reward, done, alive in zip(recorded.obs, recorded.actions, recorded.rewards, recorded.done,
@@ -157,15 +165,15 @@ def reference_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: f
         reference.teacher_force(obs, action)
         out.append(reference.distribution())
         reference.observe(reward, done | ~alive)
-    return out
+    return _stacked(out)
 
 
 def kl_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: float | None = None,
-             bins: int = BINS) -> StepKL:
-    """Closed-form KL(pi || reference) on the episodes pi played while `recorded` kept them (no env, no acting)."""
-    ref = reference_along(recorded, reference, target)
+             bins: int = BINS, one_pass: bool = True) -> StepKL:
+    """Closed-form KL(pi || reference) on the episodes pi played while `recorded` kept them (no env, no acting);
+    `one_pass=False` teacher-forces a predictor step by step (as `kl_per_step` does) instead of per episode."""
     alive = np.stack(recorded.alive)  # (T, E): a play records at least one step
-    p, q = _stacked(recorded.distributions), _stacked(ref)
+    p, q = _stacked(recorded.distributions), reference_along(recorded, reference, target, one_pass)  # (T * E, P)
     rows = alive.size
     kl = torch.cat([step_kl(_rows(p, lo, lo + _KL_ROWS), _rows(q, lo, lo + _KL_ROWS), bins)
                     for lo in range(0, rows, _KL_ROWS)]).numpy().reshape(alive.shape)  # (T, E)
