@@ -174,8 +174,10 @@ def kl_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: float | 
     `one_pass=False` teacher-forces a predictor step by step (as `kl_per_step` does) instead of per episode."""
     alive = np.stack(recorded.alive)  # (T, E): a play records at least one step
     p, q = _stacked(recorded.distributions), reference_along(recorded, reference, target, one_pass)  # (T * E, P)
-    rows = alive.size
-    kl = torch.cat([step_kl(_rows(p, lo, lo + _KL_ROWS), _rows(q, lo, lo + _KL_ROWS), bins)
-                    for lo in range(0, rows, _KL_ROWS)]).numpy().reshape(alive.shape)  # (T, E)
-    per_episode = np.where(alive, kl, 0.0).sum(0)  # (E,) each episode's steps, added in step order
+    live = torch.from_numpy(np.flatnonzero(alive.reshape(-1)))  # (N,) the (step, episode) pairs that count
+    p, q = (ActionDistribution(d.family, d.params[live], d.loc, d.scale) for d in (p, q))  # (N, P) each
+    kl = np.zeros(alive.size)  # (T * E,) 0 after each episode's end
+    kl[live.numpy()] = torch.cat([step_kl(_rows(p, lo, lo + _KL_ROWS), _rows(q, lo, lo + _KL_ROWS), bins)
+                                  for lo in range(0, len(live), _KL_ROWS)]).numpy()
+    per_episode = kl.reshape(alive.shape).sum(0)  # (E,) each episode's steps, added in step order
     return StepKL(per_episode, float(per_episode.sum() / alive.sum()))
