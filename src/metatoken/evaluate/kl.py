@@ -15,6 +15,13 @@ In both, the reference is teacher-forced along the same trajectory
 (`recorders.TeacherForced`): it sees the same observations and, as its previous action,
 the action pi actually took. Both policies must be `ScoredPolicy`s.
 
+`kl_along` gives `kl_per_step`'s numbers without playing: it scores the reference along
+episodes pi already played (`recorders.ScoredEpisodes`, kept during the evaluation),
+teacher-forced on the recorded (observation, action) pairs (a predictor in one pass over each
+whole episode, other policies step by step), and computes every step's KL in one vectorised
+`step_kl` call at the end. On the same episodes it equals `kl_per_step` (the same ruler, the
+same sums; a predictor's one-pass scores to float32 rounding); `kl-to-reference` uses it.
+
 One ruler for every pair of policies (`step_kl`):
 - discrete actions: the exact categorical KL;
 - continuous actions where both are plain Gaussians (`gaussian` family: unbounded spaces):
@@ -37,12 +44,14 @@ import torch
 
 from metatoken import seeds
 from metatoken.envs.task import Task
-from metatoken.evaluate.recorders import Distributions, LogProbs, TeacherForced, sum_over_episode
+from metatoken.evaluate.recorders import Distributions, LogProbs, ScoredEpisodes, TeacherForced, sum_over_episode
 from metatoken.evaluate.rollout import play
+from metatoken.models.policy import PredictorPolicy
 from metatoken.policy import ActionDistribution, Policy, ScoredPolicy
 
 BINS = 64  # per bounded action dimension in the common discretisation
 _FLOOR = 1e-300  # a bin's mass never underflows to 0 (its log stays finite)
+_KL_ROWS = 16_384  # (step, episode) pairs per step_kl call in kl_along: bounds the binned ruler's memory
 
 
 def has_log_prob(policy: Policy) -> bool:
@@ -122,3 +131,53 @@ def kl_per_step(
     steps = [step_kl(p, q, bins).numpy() for p, q in zip(mine.steps, ref.distributions)]
     per_episode = sum_over_episode(steps, mine.alive)
     return StepKL(per_episode, float(per_episode.sum() / sum(a.sum() for a in mine.alive)))
+
+
+def _stacked(steps: list[ActionDistribution]) -> ActionDistribution:
+    """T distributions of E envs each as one distribution of T x E rows, step-major: (T * E, P)."""
+    first = steps[0]
+    return ActionDistribution(first.family, torch.cat([d.params for d in steps]), first.loc, first.scale)
+
+
+def _rows(d: ActionDistribution, lo: int, hi: int) -> ActionDistribution:
+    return ActionDistribution(d.family, d.params[lo:hi], d.loc, d.scale)
+
+
+def reference_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: float | None = None,
+                    one_pass: bool = True) -> ActionDistribution:
+    """`reference`'s distribution at every recorded step, teacher-forced on the recorded episodes: T x E rows,
+    step-major.
+
+    A predictor scores each whole episode in one pass (`PredictorPolicy.score_episodes`) unless
+    `one_pass` is False; any other scored policy is reset for the recorded rows with their
+    `seeds.second_policy` streams (and `target` when it is conditioned) and led step by step as
+    `recorders.TeacherForced` leads it.
+    """
+    n = len(recorded.seeds)
+    targets = np.full(n, float(target)) if reference.conditioned and target is not None else None
+    if one_pass and isinstance(reference, PredictorPolicy):
+        return reference.score_episodes(np.stack(recorded.obs), np.stack(recorded.actions),
+                                        np.stack(recorded.rewards), targets)
+    reference.reset(n, target=targets, seed=[seeds.second_policy(s) for s in recorded.seeds])
+    out = []
+    for obs, action, reward, done, alive in zip(recorded.obs, recorded.actions, recorded.rewards, recorded.done,
+                                                recorded.alive):
+        reference.teacher_force(obs, action)
+        out.append(reference.distribution())
+        reference.observe(reward, done | ~alive)
+    return _stacked(out)
+
+
+def kl_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: float | None = None,
+             bins: int = BINS, one_pass: bool = True) -> StepKL:
+    """Closed-form KL(pi || reference) on the episodes pi played while `recorded` kept them (no env, no acting);
+    `one_pass=False` teacher-forces a predictor step by step (as `kl_per_step` does) instead of per episode."""
+    alive = np.stack(recorded.alive)  # (T, E): a play records at least one step
+    p, q = _stacked(recorded.distributions), reference_along(recorded, reference, target, one_pass)  # (T * E, P)
+    live = torch.from_numpy(np.flatnonzero(alive.reshape(-1)))  # (N,) the (step, episode) pairs that count
+    p, q = (ActionDistribution(d.family, d.params[live], d.loc, d.scale) for d in (p, q))  # (N, P) each
+    kl = np.zeros(alive.size)  # (T * E,) 0 after each episode's end
+    kl[live.numpy()] = torch.cat([step_kl(_rows(p, lo, lo + _KL_ROWS), _rows(q, lo, lo + _KL_ROWS), bins)
+                                  for lo in range(0, len(live), _KL_ROWS)]).numpy()
+    per_episode = kl.reshape(alive.shape).sum(0)  # (E,) each episode's steps, added in step order
+    return StepKL(per_episode, float(per_episode.sum() / alive.sum()))

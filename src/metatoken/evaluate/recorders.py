@@ -201,6 +201,45 @@ class Distributions(Recorder):
         self.alive.append(step.alive)
 
 
+class ScoredEpisodes(Recorder):
+    """The acting policy's episodes on a range of rows (one commanded level), as a second policy needs them.
+
+    Per step, for rows `rows` of the batch only: the acting policy's closed-form distribution, the
+    observations, actions, (masked) rewards, done flags and which rows were still alive. Recording
+    stops once every row of the range has ended. This is what `evaluate.kl.kl_along` scores a
+    reference policy on, so KL to pi_ref needs no second play of the episodes.
+    """
+
+    def __init__(self, policy: ScoredPolicy, rows: range):
+        if not isinstance(policy, ScoredPolicy):
+            raise TypeError(f"{type(policy).__name__} is not a ScoredPolicy: it has no distribution")
+        self.policy, self.rows = policy, rows
+
+    def begin(self, num_envs: int, seeds: list[int]) -> None:
+        if not (0 <= self.rows.start and self.rows.stop <= num_envs and len(self.rows) > 0 and self.rows.step == 1):
+            raise ValueError(f"rows {self.rows.start}..{self.rows.stop - 1} are not a range in a batch of {num_envs}")
+        self.seeds = seeds[self.rows.start:self.rows.stop]  # env seeds of the recorded rows (policy seeds too)
+        self.distributions: list[ActionDistribution] = []
+        self.obs: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.rewards: list[np.ndarray] = []
+        self.done: list[np.ndarray] = []
+        self.alive: list[np.ndarray] = []
+
+    def record(self, step: Transition) -> None:
+        lo, hi = self.rows.start, self.rows.stop
+        alive = step.alive[lo:hi]
+        if not alive.any():
+            return  # every recorded episode has ended: later steps score nothing
+        d = self.policy.distribution()
+        self.distributions.append(ActionDistribution(d.family, d.params[lo:hi], d.loc, d.scale))  # (E, P)
+        self.obs.append(np.array(step.obs[lo:hi]))  # copies: a vector env may reuse its buffers
+        self.actions.append(np.array(step.action[lo:hi]))
+        self.rewards.append(np.array(step.reward[lo:hi]))
+        self.done.append(step.done[lo:hi])
+        self.alive.append(alive)
+
+
 class TeacherForced(Recorder):
     """A second scored policy led along the acting policy's trajectory: its log-prob of each action taken.
 

@@ -35,7 +35,7 @@ from metatoken.data import minari_io
 from metatoken.envs import make_task
 from metatoken.evaluate.evaluate import evaluate, first_top_episode
 from metatoken.evaluate.measure import RunContext, measure
-from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS
+from metatoken.evaluate.measure.reference import LEDGER_MEASUREMENTS, top_level_recorder
 from metatoken.evaluate.recorders import ActionEntropy, EpisodeActions
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.experiments import checkpoints, rundir, snapshots
@@ -96,9 +96,11 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
         entropy = [ActionEntropy(trained.policy)] if isinstance(trained.policy, ScoredPolicy) else []
         # the filmstrip's episode: its actions are kept so that the strip replays it instead of playing again
         shown = EpisodeActions(first_top_episode(trained.policy.conditioned, budget.eval_episodes))
+        # KL to pi_ref scores pi_ref along these episodes at the top data level instead of playing again
+        top = top_level_recorder(trained.policy, budget.eval_episodes)
         record = "distribution" in run.measurements  # it compares whole episodes' states with the data's
         rollouts = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed,
-                            recorders=[*entropy, shown], record=record)
+                            recorders=[*entropy, shown, *([top] if top is not None else [])], record=record)
         # noise versus intent: the same episodes (same env seeds) acting on the mean / mode
         greedy = evaluate(task, trained.policy, dataset, budget.eval_episodes, run.seed, deterministic=True,
                           record=record)
@@ -107,12 +109,12 @@ def _train_and_measure(run: RunSpec, tmp: rundir.RunDir, runs_dir: Path, data_di
         # pi_ref is its own reference: it is scored against its saved copy, still in the temporary dir
         ref = tmp if run.is_reference else rundir.RunDir(Path(runs_dir) / run.reference)
         context = RunContext(trained.policy, run.seed, budget.eval_episodes,
-                             ref.policy if ref.policy.is_dir() else None, run.exact_beta)
+                             ref.policy if ref.policy.is_dir() else None, run.exact_beta, top)
         metrics = {**trained.ledger.as_metrics(), **trained.metrics}  # the ledger, then what training measured
         ids = list(dict.fromkeys(run.measurements + LEDGER_MEASUREMENTS))  # the ledger's, listed or not
         metrics.update(measure(ids, rollouts, task, dataset, context))
         metrics["policy/action_entropy"] = entropy[0].mean if entropy else float("nan")
-        # run-aware measurements play the policy themselves (sampled); the greedy set is the rollout-based ones
+        # run-aware measurements use the sampled evaluation (or play it); the greedy set is the rollout-based ones
         metrics.update({f"{GREEDY}{k}": v for k, v in measure(ids, greedy, task, dataset).items()})
         for name, value in metrics.items():
             if np.isfinite(value):

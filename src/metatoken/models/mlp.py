@@ -58,6 +58,10 @@ class MLPPredictor(nn.Module):
         x = torch.cat([self.obs_norm(obs), self.hook_cond_embed(cond)], dim=-1)  # (..., O + Dc)
         return self.head(self.hook_hidden(self.body(x)))
 
+    def forward_episodes(self, obs, prev_action, cond, timestep) -> torch.Tensor:
+        """Parameters at every step of whole episodes: (B, T, P); history is ignored, so this is `forward`."""
+        return self.forward(obs, prev_action, cond, timestep)
+
     def init_cache(self, num_envs: int) -> None:
         return None
 

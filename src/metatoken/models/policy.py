@@ -25,6 +25,7 @@ from metatoken.models.conditions import Condition
 from metatoken.policy import ActionDistribution, Seeds, env_seeds
 
 NOISE_CHUNK = 64  # steps of noise drawn per env generator at a time
+EPISODE_TOKENS = 8192  # tokens per forward when whole episodes are scored (score_episodes)
 
 
 class StepInputs(NamedTuple):
@@ -106,10 +107,43 @@ class PredictorPolicy:
 
     def distribution(self) -> ActionDistribution:
         """The head's distribution at the last act (its kind names the family)."""
+        return self._distribution(self._params)
+
+    def _distribution(self, params: torch.Tensor) -> ActionDistribution:
         head = self.model.head
         if head.discrete:
-            return ActionDistribution("categorical", self._params)
-        return ActionDistribution(head.kind, self._params, head.loc, head.scale)
+            return ActionDistribution("categorical", params)
+        return ActionDistribution(head.kind, params, head.loc, head.scale)
+
+    @torch.inference_mode()
+    def score_episodes(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                       target: np.ndarray | None = None) -> ActionDistribution:
+        """The distribution at every step of E episodes another policy played, teacher-forced, in one pass per
+        group of episodes (`forward_episodes`): T x E rows, step-major.
+
+        obs (T, E, *obs_shape), actions (T, E, *action_shape), rewards (T, E). Step t sees obs t, action t-1
+        as its previous action and the condition counted down by rewards 0..t-1, as `teacher_force` and
+        `observe` would give it step by step. Steps after an episode's end are scored as if it went on
+        (callers mask them). Nothing is sampled and the policy's own state is left as it was.
+        """
+        if self.conditioned and target is None:
+            raise ValueError("a conditioned policy needs a target (commanded return) per episode")
+        T, E = rewards.shape
+        conds, c = [], self.condition.start(target, E).astype(np.float32)  # (E, Dc)
+        for r in rewards:
+            conds.append(c)
+            c = self.condition.update(c.copy(), np.asarray(r, np.float32))
+        dev = self.device
+        o = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=dev).reshape(T, E, -1)  # (T, E, O)
+        a = torch.as_tensor(np.asarray(actions), device=dev)
+        a = a.long() if self.model.head.discrete else a.float().reshape(T, E, -1)  # (T, E) or (T, E, A)
+        prev = torch.cat([torch.zeros_like(a[:1]), a[:-1]])  # action t-1; step 0's is the start token
+        cond = torch.as_tensor(np.stack(conds), device=dev)  # (T, E, Dc)
+        steps = torch.arange(T, device=dev)[:, None].expand(T, E)  # (T, E)
+        rows = max(1, EPISODE_TOKENS // T)  # episodes per forward: bounds the banded attention's memory
+        params = [self.model.forward_episodes(*(x[:, lo:lo + rows].transpose(0, 1) for x in (o, prev, cond, steps)))
+                  for lo in range(0, E, rows)]  # each (rows, T, P)
+        return self._distribution(torch.cat(params).transpose(0, 1).reshape(T * E, -1))  # (T * E, P) step-major
 
     def last_inputs(self) -> StepInputs:
         """Copies of the model inputs of the last act (the policy updates its own in place)."""

@@ -11,7 +11,9 @@ Every layer's keys and values are projected from the (normalised) token embeddin
 from the residual stream; queries come from the residual stream. So a token's keys and
 values never depend on where the K-window starts, and a rolling KV cache reproduces the
 uncached K-window computation exactly, even after the window rolls. With standard
-residual keys the two differ beyond K steps for more than one layer.
+residual keys the two differ beyond K steps for more than one layer. For the same reason
+a whole episode (T > K) is scored in one pass (`forward_episodes`): every query t attends
+only keys t-K+1..t (a banded causal mask), which is what the cached step sees at step t.
 """
 
 from __future__ import annotations
@@ -88,6 +90,24 @@ class Attention(nn.Module):
         z = self.hook_z(z)
         return self.out(z.transpose(1, 2).reshape(B, T, C))
 
+    def banded(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
+        """Causal attention over each query's last `window` keys: x (B, T, C) queries; k, v (B, H, T, D).
+
+        Each query gathers its own `window` keys (left-padded before position 0, masked), so the cost
+        grows as T x window rather than T x T; a hooked pattern is (B, H, T, window), oldest key first.
+        """
+        B, T, C = x.shape
+        W = window
+        q = self.hook_q(self._heads(self.q(x)))  # (B, H, T, D)
+        k, v = self.hook_k(k), self.hook_v(v)
+        kw = F.pad(k, (0, 0, W - 1, 0)).unfold(2, W, 1)  # (B, H, T, D, W): keys t-W+1..t of query t
+        vw = F.pad(v, (0, 0, W - 1, 0)).unfold(2, W, 1)  # (B, H, T, D, W)
+        scores = (q[..., None, :] @ kw).squeeze(-2) / math.sqrt(q.shape[-1])  # (B, H, T, W)
+        before_start = torch.arange(T, device=x.device)[:, None] + torch.arange(W, device=x.device) < W - 1  # (T, W)
+        pattern = self.hook_pattern(scores.masked_fill(before_start, float("-inf")).softmax(-1))
+        z = self.hook_z((vw @ pattern[..., None]).squeeze(-1))  # (B, H, T, D)
+        return self.out(z.transpose(1, 2).reshape(B, T, C))
+
     def step(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """One query per env: x (B, C), cached k, v (B, H, K, D), valid (B, K) slots.
 
@@ -119,10 +139,15 @@ class Block(nn.Module):
         self.hook_mlp_out = HookPoint()  # (B, T, C)
         self.hook_resid_post = HookPoint()  # (B, T, C)
 
-    def forward(self, h: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid=None) -> torch.Tensor:
-        """h (B, T, C) (or (B, C) with `valid` for a cached step)."""
+    def forward(self, h: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid=None, window: int = 0) -> torch.Tensor:
+        """h (B, T, C) (or (B, C) with `valid` for a cached step); `window` > 0: attend the last `window` keys."""
         h = self.hook_resid_pre(h)
-        a = self.attn(self.ln1(h), k, v) if valid is None else self.attn.step(self.ln1(h), k, v, valid)
+        if valid is not None:
+            a = self.attn.step(self.ln1(h), k, v, valid)
+        elif window:
+            a = self.attn.banded(self.ln1(h), k, v, window)
+        else:
+            a = self.attn(self.ln1(h), k, v)
         h = self.hook_resid_mid(h + self.hook_attn_out(self.drop(a)))
         h = h + self.hook_mlp_out(self.drop(self.mlp(self.ln2(h))))
         return self.hook_resid_post(h)
@@ -186,10 +211,11 @@ class DecisionTransformer(nn.Module):
     def _kv(self, x: torch.Tensor) -> torch.Tensor:
         return self.kv(self.ln_kv(x))  # (..., L * 2 * C)
 
-    def forward(self, obs, prev_action, cond, timestep) -> torch.Tensor:
+    def forward(self, obs, prev_action, cond, timestep, window: int = 0) -> torch.Tensor:
         """Action-distribution parameters for every position: (B, T, P).
 
         obs (B, T, O); prev_action (B, T, A) float or (B, T) long; cond (B, T, Dc); timestep (B, T).
+        `window` > 0 limits each position to its last `window` tokens (0: all earlier tokens, T <= K).
         """
         B, T = timestep.shape
         C, H = self.cfg.d_model, self.cfg.n_heads
@@ -200,8 +226,13 @@ class DecisionTransformer(nn.Module):
         kv = kv.permute(2, 3, 0, 4, 1, 5).unbind(0)  # L x (2, B, H, T, D)
         h = x
         for block, (k, v) in zip(self.blocks, (layer.unbind(0) for layer in kv)):
-            h = block(h, k, v)
+            h = block(h, k, v, window=window)
         return self.head(self.ln_f(h))
+
+    def forward_episodes(self, obs, prev_action, cond, timestep) -> torch.Tensor:
+        """Parameters at every step of whole episodes (T may exceed K), each as the cached `step` gives it:
+        (B, T, P). Inputs as `forward`, timestep 0..T-1 per row."""
+        return self.forward(obs, prev_action, cond, timestep, window=self.cfg.context)
 
     def init_cache(self, num_envs: int) -> KVCache:
         """An empty rolling cache for `num_envs` environments."""

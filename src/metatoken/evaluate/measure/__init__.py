@@ -3,7 +3,8 @@
 Each is defined in docs/MEASUREMENTS.md; its docstring states the definition. A measurement
 registered with `needs_run=True` also receives the run's `RunContext` (the trained policy,
 the run seed and budget, and where pi_ref's saved policy lives), for numbers that need to
-play the policy again, such as KL to the reference policy.
+play the policy again, or score another policy along its evaluation episodes, such as KL to
+the reference policy.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from metatoken.data.dataset import Dataset
 from metatoken.envs.task import Task
+from metatoken.evaluate.recorders import ScoredEpisodes
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.policy import Policy
 from metatoken.registry import Registry
@@ -30,6 +32,9 @@ class RunContext:
     eval_episodes: int
     reference_policy_dir: Path | None  # pi_ref's saved policy; None when pi_ref has none
     exact_beta: float = 0.1  # beta of the exact KL-regularised target on tabular tasks (exact/*)
+    # the sampled evaluation's episodes at the top data level, kept for KL to pi_ref
+    # (measure.reference.top_level_recorder); None: not recorded, the KL plays those episodes again
+    top_episodes: ScoredEpisodes | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
 """KL to the reference policy: the ledger's "bits of selection", measured after training.
 
 pi_ref is an ordinary run of the experiment (experiments/runs.py); this measurement loads
-its saved policy from that run's directory and scores the trained policy against it on
-fresh evaluation-seeded episodes with the closed-form per-step KL (`evaluate/kl.py:
-kl_per_step`), one ruler for every pair of policies in a spec, PPO's clipped Gaussian included.
+its saved policy from that run's directory and scores the trained policy against it with the
+closed-form per-step KL, one ruler for every pair of policies in a spec, PPO's clipped Gaussian
+included. The episodes are the run's own sampled evaluation episodes at the top data level (all
+`eval_episodes` of them): run_one keeps them during the evaluation (`top_level_recorder`, handed
+over as `RunContext.top_episodes`) and pi_ref is teacher-forced along them without an env
+(`evaluate/kl.py: kl_along`). Without a recording the same episodes (same seeds) are played again
+(`kl_per_step`), which gives the same numbers.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ import torch
 from metatoken import seeds
 from metatoken.data.dataset import Dataset
 from metatoken.envs.task import Task
-from metatoken.evaluate.evaluate import command_levels
-from metatoken.evaluate.kl import kl_per_step
+from metatoken.evaluate.evaluate import command_levels, first_top_episode
+from metatoken.evaluate.kl import kl_along, kl_per_step
 from metatoken.evaluate.measure import RunContext, measurement
+from metatoken.evaluate.recorders import ScoredEpisodes
 from metatoken.evaluate.rollout import Rollouts
 from metatoken.policy import Policy, ScoredPolicy
 
-KL_EPISODES = 10  # episodes for the KL(pi || pi_ref) estimate (at most the run's eval_episodes)
 # Run by every run, whatever the spec lists: the ledger's KL, and (on tabular tasks) the distance to the exact target.
 LEDGER_MEASUREMENTS = ["kl-to-reference", "exact"]
 
@@ -31,6 +35,15 @@ LEDGER_MEASUREMENTS = ["kl-to-reference", "exact"]
 def can_score(policy: Policy) -> bool:
     """Whether `policy` gives log-probabilities of its actions (scripted policies do not)."""
     return isinstance(policy, ScoredPolicy)
+
+
+def top_level_recorder(policy: Policy, eval_episodes: int) -> ScoredEpisodes | None:
+    """What `evaluate(..., recorders=[...])` must keep for KL to pi_ref: the episodes at the top data
+    level (all `eval_episodes` of them); None when the policy cannot score its actions."""
+    if not can_score(policy):
+        return None
+    first = first_top_episode(policy.conditioned, eval_episodes)
+    return ScoredEpisodes(policy, range(first, first + eval_episodes))
 
 
 def load_saved_policy(directory: Path) -> Policy:
@@ -66,8 +79,8 @@ def same_predictor(a: Policy, b: Policy) -> bool:
 
 @measurement("kl-to-reference", needs_run=True)
 def kl_to_reference(rollouts: Rollouts, task: Task, dataset: Dataset, run: RunContext) -> dict[str, float]:
-    """ledger/kl_to_reference_per_step: mean over the states pi visits in min(eval_episodes, 10)
-    evaluation-seeded episodes (top commanded level) of the closed-form KL(pi(.|h_t) || pi_ref(.|h_t));
+    """ledger/kl_to_reference_per_step: mean over the states pi visits in its sampled evaluation episodes at
+    the top data level (all eval_episodes) of the closed-form KL(pi(.|h_t) || pi_ref(.|h_t));
     ledger/kl_to_reference_nats: its sum over each episode, averaged (per episode, so it grows
     with episode length); NaN when pi_ref saved no policy or either policy cannot score its actions."""
     from metatoken.models.checkpoint import CONFIG
@@ -81,10 +94,12 @@ def kl_to_reference(rollouts: Rollouts, task: Task, dataset: Dataset, run: RunCo
         return nan
     if same_predictor(run.policy, reference):
         # pi_ref scored against its own saved copy: both give the same distribution at every step, so
-        # every closed-form step KL is exactly 0; playing the 10 episodes (~3 s) would only confirm it.
+        # every closed-form step KL is exactly 0; scoring pi_ref along the episodes would only confirm it.
         return {"ledger/kl_to_reference_nats": 0.0, "ledger/kl_to_reference_per_step": 0.0}
     target = float(command_levels(dataset)[-1]) if run.policy.conditioned else None
-    episodes = min(run.eval_episodes, KL_EPISODES)
-    kl = kl_per_step(task, run.policy, reference, episodes, seeds.evaluation(run.seed), target)
+    if run.top_episodes is not None:
+        kl = kl_along(run.top_episodes, reference, target)
+    else:  # the same episodes, played again: episode i takes env and policy seed seeds.evaluation(seed) + i
+        kl = kl_per_step(task, run.policy, reference, run.eval_episodes, seeds.evaluation(run.seed), target)
     return {"ledger/kl_to_reference_nats": float(np.mean(kl.per_episode)),
             "ledger/kl_to_reference_per_step": kl.per_step}
