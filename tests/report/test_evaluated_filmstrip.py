@@ -20,7 +20,7 @@ from metatoken.evaluate.recorders import EpisodeActions
 from metatoken.evaluate.replay import ActionReplay
 from metatoken.evaluate.rollout import rollout
 from metatoken.policy import env_seeds
-from metatoken.report.filmstrip import Evaluated, evaluated_filmstrip, filmstrip, replay
+from metatoken.report.filmstrip import Evaluated, evaluated_filmstrip, filmstrip, play, replay
 
 
 def outcome_of(r, i: int) -> dict:
@@ -47,6 +47,13 @@ def test_mountain_strip_replays_a_batched_episode():
     assert kept.seed == 1002 and len(set(r.lengths.tolist())) > 1  # the batch's episodes differ
     episode = check_replayed(task, MountainWalker(0.5), r, kept)
     assert episode.outcome["implementation"] == "walk" and 0 < episode.outcome["return"] < 1
+    # the replay draws only the frames a strip shows: those a full play keeps and the strip picks, pixel for pixel
+    shown, outcome = replay(task, episode.actions, episode.seed, keep=4)
+    full, _ = play(task, ActionReplay(episode.actions), episode.seed, keep=4)
+    assert len(full) > 4 * 2 and outcome == episode.outcome  # a long episode: the full play kept many frames
+    picked = [full[i] for i in np.unique(np.linspace(0, len(full) - 1, 4).round().astype(int))]
+    assert [t for t, _ in shown] == [t for t, _ in picked] and len(shown) == 4
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(shown, picked))
 
 
 def test_grid_strip_replays_the_first_evaluation_episode(grid_task, grid_dataset):

@@ -41,16 +41,31 @@ BACKGROUND = (255, 255, 255)
 
 class _Frames(Recorder):
     """Draws and keeps at most ~4 * keep of env 0's frames (the stride doubles as the episode runs on),
-    the first and the last always."""
+    the first and the last always. With `only` (frame steps), it draws only those and keeps the others'
+    places empty: what `_draw` will pick is known in advance when the episode's length is."""
 
-    def __init__(self, keep: int):
-        self.keep, self.stride, self.kept = keep, 1, []
+    def __init__(self, keep: int, only: set[int] | None = None):
+        self.keep, self.stride, self.kept, self.only = keep, 1, [], only
 
     def frame(self, t: int, draw, last: bool) -> None:
         if t % self.stride == 0 or last:
-            self.kept.append((t, draw()))
+            self.kept.append((t, draw() if self.only is None or t in self.only else None))
         if len(self.kept) > 4 * self.keep:  # thin out: keep every other frame (and the newest), sample half as often
             self.kept, self.stride = self.kept[:-1:2] + self.kept[-1:], self.stride * 2
+
+
+def _picks(count: int, frames: int) -> np.ndarray:
+    """Indices of the `frames` kept frames a strip shows, evenly spaced (first and last included)."""
+    return np.unique(np.linspace(0, count - 1, frames).round().astype(int))
+
+
+def _shown_steps(steps: int, keep: int) -> set[int]:
+    """The frame steps a strip of an episode of `steps` steps shows: `_Frames` thinning run on the steps alone
+    (frames are offered after reset and after every step, the last one at `steps`)."""
+    index = _Frames(keep)
+    for t in range(steps + 1):
+        index.frame(t, lambda: None, t == steps)
+    return {index.kept[i][0] for i in _picks(len(index.kept), keep)}
 
 
 def _outcome(outcome: Outcomes) -> dict:
@@ -72,11 +87,14 @@ def replay(task: Task, actions: np.ndarray, seed: int,
            keep: int = 6) -> tuple[list[tuple[int, np.ndarray]], dict | None]:
     """(step, frame) pairs and outcome of the episode that env seed `seed` and `actions` (T, ...) replay.
 
-    The outcome is None when the env had not ended the episode by the last action."""
-    frames, outcome = _Frames(keep), Outcomes()
+    Only the `keep` frames a strip shows are drawn (drawing is most of a replay's time): the same
+    pictures as `play` of an ActionReplay would keep and `_draw` pick, when the env ends the episode at
+    its last action. The outcome is None when the env had not ended the episode by the last action."""
+    frames, outcome = _Frames(keep, _shown_steps(len(actions), keep)), Outcomes()
     played = play_batch(task, ActionReplay(actions), 1, seed, recorders=[outcome, frames], render=True,
                         max_steps=len(actions))
-    return frames.kept, _outcome(outcome) if played.finished[0] else None
+    return [(t, image) for t, image in frames.kept if image is not None], (
+        _outcome(outcome) if played.finished[0] else None)
 
 
 @dataclass(frozen=True)
@@ -142,7 +160,7 @@ def _check(frames: int) -> None:
 
 def _draw(kept: list[tuple[int, np.ndarray]], outcome: dict, frames: int, title: str) -> bytes:
     """The PNG: `frames` of the kept frames, evenly spaced (first and last included), under a caption."""
-    picks = np.unique(np.linspace(0, len(kept) - 1, frames).round().astype(int))
+    picks = _picks(len(kept), frames)
     tiles = [(kept[i][0], _scaled(kept[i][1])) for i in picks]
     width = sum(t.width for _, t in tiles) + 4 * (len(tiles) - 1)
     strip = Image.new("RGB", (width, FRAME_HEIGHT + 2 * CAPTION), BACKGROUND)
