@@ -224,7 +224,7 @@ class DecisionTransformer(nn.Module):
         C, H, K = self.cfg.d_model, self.cfg.n_heads, self.cfg.context
         x = self.embed(obs, prev_action, cond, timestep)  # (B, C)
         first, last = (int(t) for t in timestep.aminmax())
-        if first == last:  # envs in lockstep (every rollout): one slot for all, a strided slice write
+        if first == last:  # envs in lockstep (a rollout until an episode ends): one slot, a strided slice write
             cache.kv[:, first % K] = self._kv(x)  # (B, L*2*C)
         else:
             rows = torch.arange(B, device=x.device)
