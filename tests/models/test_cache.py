@@ -112,3 +112,12 @@ def test_batched_and_single_env_sampling_agree():
         single.reset(1, target=np.zeros(1), seed=10 + i)
         assert np.array_equal(np.concatenate([single.act(o[i:i + 1]) for o in obs]), acts[:, i])
     assert len(np.unique(acts)) > 1  # sampling, not argmax
+
+
+def test_step_on_an_empty_batch():
+    """A batch of no envs steps to no distributions (the lockstep check must not reduce over nothing)."""
+    model = _model("tanh", 2)
+    with torch.no_grad():
+        out = model.step(model.init_cache(0), torch.zeros(0, 4), torch.zeros(0, 2), torch.zeros(0, 2),
+                         torch.zeros(0, dtype=torch.long))
+    assert out.shape == (0, 4)

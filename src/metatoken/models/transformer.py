@@ -223,7 +223,7 @@ class DecisionTransformer(nn.Module):
         B = timestep.shape[0]
         C, H, K = self.cfg.d_model, self.cfg.n_heads, self.cfg.context
         x = self.embed(obs, prev_action, cond, timestep)  # (B, C)
-        first, last = (int(t) for t in timestep.aminmax())
+        first, last = (int(t) for t in timestep.aminmax()) if B else (0, 0)  # aminmax rejects an empty batch
         if first == last:  # envs in lockstep (a rollout until an episode ends): one slot, a strided slice write
             cache.kv[:, first % K] = self._kv(x)  # (B, L*2*C)
         else:
