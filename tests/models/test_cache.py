@@ -38,6 +38,31 @@ def test_cached_step_equals_window_forward(head, act_dim):
     assert worst < 1e-5
 
 
+
+def test_step_with_envs_at_different_timesteps():
+    """Envs out of lockstep (one restarts) still equal their own window forward.
+
+    Steps 0-5 run in lockstep (one shared ring slot, masked until the window fills), env 2
+    restarts at step 6 (each env its own slot, its stale slots masked), and from step 10 on
+    every env has filled its K slots (no mask) while the slots still differ.
+    """
+    model, B, T, K = _model("tanh", 2), 3, 14, 5
+    g = torch.Generator().manual_seed(2)
+    obs, cond, prev = (torch.randn(B, T, n, generator=g) for n in (4, 2, 2))
+    start = torch.tensor([0, 0, 6])  # the step at which each env's current episode began
+    cache, worst = model.init_cache(B), 0.0
+    with torch.no_grad():
+        for t in range(T):
+            begun = torch.where(start <= t, start, 0)  # (B,) env 2 runs its first episode until step 6
+            ts = t - begun  # (B,)
+            got = model.step(cache, obs[:, t], prev[:, t], cond[:, t], ts)  # (B, P)
+            for b in range(B):
+                lo = max(int(begun[b]), t - K + 1)
+                want = model(obs[b:b + 1, lo:t + 1], prev[b:b + 1, lo:t + 1], cond[b:b + 1, lo:t + 1],
+                             torch.arange(lo, t + 1)[None] - begun[b])[0, -1]
+                worst = max(worst, (got[b] - want).abs().max().item())
+    assert worst < 1e-5
+
 def test_policy_matches_full_window_and_restarts_finished_envs():
     """Policy distributions equal the window forward; an env that finishes starts afresh."""
     model = _model("categorical", 3, K=4)
@@ -87,3 +112,12 @@ def test_batched_and_single_env_sampling_agree():
         single.reset(1, target=np.zeros(1), seed=10 + i)
         assert np.array_equal(np.concatenate([single.act(o[i:i + 1]) for o in obs]), acts[:, i])
     assert len(np.unique(acts)) > 1  # sampling, not argmax
+
+
+def test_step_on_an_empty_batch():
+    """A batch of no envs steps to no distributions (the lockstep check must not reduce over nothing)."""
+    model = _model("tanh", 2)
+    with torch.no_grad():
+        out = model.step(model.init_cache(0), torch.zeros(0, 4), torch.zeros(0, 2), torch.zeros(0, 2),
+                         torch.zeros(0, dtype=torch.long))
+    assert out.shape == (0, 4)

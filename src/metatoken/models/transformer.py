@@ -108,8 +108,8 @@ class Attention(nn.Module):
         z = self.hook_z((vw @ pattern[..., None]).squeeze(-1))  # (B, H, T, D)
         return self.out(z.transpose(1, 2).reshape(B, T, C))
 
-    def step(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """One query per env: x (B, C), cached k, v (B, H, K, D), valid (B, K) slots.
+    def step(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """One query per env: x (B, C), cached k, v (B, H, K, D), valid (B, K) slots (None: all filled).
 
         Keys sit in ring-buffer order (slot = timestep % K), so a hooked pattern (B, H, 1, K)
         is in slot order, not chronological order.
@@ -118,7 +118,9 @@ class Attention(nn.Module):
         q = self.hook_q(self._heads(self.q(x)[:, None]))  # (B, H, 1, D)
         k, v = self.hook_k(k), self.hook_v(v)
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, 1, K)
-        pattern = self.hook_pattern(scores.masked_fill(~valid[:, None, None], float("-inf")).softmax(-1))
+        if valid is not None:  # masking no slot is the identity, so a full cache skips it
+            scores = scores.masked_fill(~valid[:, None, None], float("-inf"))
+        pattern = self.hook_pattern(scores.softmax(-1))
         z = self.hook_z(pattern @ v)  # (B, H, 1, D)
         return self.out(z.reshape(B, C))
 
@@ -129,8 +131,9 @@ class Block(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.attn = Attention(cfg)
         self.mlp = nn.Sequential(
-            # ReLU as in the reference decision transformer; erf-GELU costs ~5% more on CPU.
-            nn.Linear(cfg.d_model, cfg.mlp_dim), nn.ReLU(), nn.Linear(cfg.mlp_dim, cfg.d_model)
+            # ReLU as in the reference decision transformer; erf-GELU costs ~5% more on CPU. In place:
+            # it overwrites only the first linear's fresh output (autograd keeps ReLU's output, not its input).
+            nn.Linear(cfg.d_model, cfg.mlp_dim), nn.ReLU(inplace=True), nn.Linear(cfg.mlp_dim, cfg.d_model)
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.hook_resid_pre = HookPoint()  # (B, T, C)
@@ -140,17 +143,22 @@ class Block(nn.Module):
         self.hook_resid_post = HookPoint()  # (B, T, C)
 
     def forward(self, h: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid=None, window: int = 0) -> torch.Tensor:
-        """h (B, T, C) (or (B, C) with `valid` for a cached step); `window` > 0: attend the last `window` keys."""
+        """h (B, T, C), or (B, C) for a cached step with its filled slots `valid` (None: all filled);
+        `window` > 0 (with h (B, T, C)): attend each position's last `window` keys."""
         h = self.hook_resid_pre(h)
-        if valid is not None:
+        if h.dim() == 2:
             a = self.attn.step(self.ln1(h), k, v, valid)
         elif window:
             a = self.attn.banded(self.ln1(h), k, v, window)
         else:
             a = self.attn(self.ln1(h), k, v)
-        h = self.hook_resid_mid(h + self.hook_attn_out(self.drop(a)))
-        h = h + self.hook_mlp_out(self.drop(self.mlp(self.ln2(h))))
+        h = self.hook_resid_mid(h + self.hook_attn_out(self._drop(a)))
+        h = h + self.hook_mlp_out(self._drop(self.mlp(self.ln2(h))))
         return self.hook_resid_post(h)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        # Dropout is the identity in eval; skipping its module call matters in per-step rollouts.
+        return self.drop(x) if self.training else x
 
 
 class DecisionTransformer(nn.Module):
@@ -247,9 +255,14 @@ class DecisionTransformer(nn.Module):
         B = timestep.shape[0]
         C, H, K = self.cfg.d_model, self.cfg.n_heads, self.cfg.context
         x = self.embed(obs, prev_action, cond, timestep)  # (B, C)
-        rows = torch.arange(B, device=x.device)
-        cache.kv[rows, timestep % K] = self._kv(x)  # (B, L*2*C) into each env's ring slot
-        valid = torch.arange(K, device=x.device)[None] <= timestep[:, None]  # (B, K) filled slots
+        first, last = (int(t) for t in timestep.aminmax()) if B else (0, 0)  # aminmax rejects an empty batch
+        if first == last:  # envs in lockstep (a rollout until an episode ends): one slot, a strided slice write
+            cache.kv[:, first % K] = self._kv(x)  # (B, L*2*C)
+        else:
+            rows = torch.arange(B, device=x.device)
+            cache.kv[rows, timestep % K] = self._kv(x)  # (B, L*2*C) into each env's ring slot
+        # (B, K) filled slots; None once every env has filled all K (no masking needed)
+        valid = None if first >= K - 1 else torch.arange(K, device=x.device)[None] <= timestep[:, None]
         kv = cache.kv.view(B, K, self.cfg.n_layers, 2, H, C // H).permute(2, 3, 0, 4, 1, 5)  # (L, 2, B, H, K, D)
         h = x
         for i, block in enumerate(self.blocks):
