@@ -113,3 +113,14 @@ class ScoredPolicy(Policy, Protocol):
     def teacher_force(self, obs: np.ndarray, action: np.ndarray) -> None:
         """Advance one step on `obs` as if `action` (B, ...) had been taken: no sampling, no noise drawn."""
         ...
+
+
+@runtime_checkable
+class EpisodeScorer(ScoredPolicy, Protocol):
+    """A scored policy that can also score whole recorded episodes at once (a predictor: one pass per episode)."""
+
+    def score_episodes(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                       target: np.ndarray | None = None) -> ActionDistribution:
+        """Its distribution at every step of E episodes (T, E, ...) another policy played, teacher-forced:
+        T x E rows, step-major; its own state is left as it was."""
+        ...

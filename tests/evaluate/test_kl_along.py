@@ -19,7 +19,7 @@ from metatoken.methods.sb3_policy import SB3Policy, build_actor_critic
 from metatoken.models.conditions import NoCondition
 from metatoken.models.policy import PredictorPolicy
 from metatoken.models.transformer import DecisionTransformer, TransformerConfig
-from metatoken.policy import ActionDistribution
+from metatoken.policy import ActionDistribution, EpisodeScorer
 
 TINY = {"d_model": 16, "n_layers": 1, "context": 4}
 
@@ -43,7 +43,10 @@ def test_kl_along_the_recorded_episodes_equals_playing_them_with_the_reference_t
     assert played.per_step > 1e-3
     np.testing.assert_allclose(along.per_episode, played.per_episode, rtol=1e-9)
     assert along.per_step == pytest.approx(played.per_step, rel=1e-9)
-    # the predictor scored in one pass per episode: the same numbers up to float32 rounding
+    # the predictor (an EpisodeScorer) scored in one pass per episode, never stepped: the same numbers up to
+    # float32 rounding
+    assert isinstance(other, EpisodeScorer)
+    other.teacher_force = lambda obs, action: pytest.fail("the one-pass path stepped the reference")
     np.testing.assert_allclose(kl_along(rec, other).per_episode, played.per_episode, rtol=1e-6)
 
 
@@ -74,6 +77,7 @@ def test_an_sb3_policy_against_its_saved_copy_is_zero_without_the_shortcut(grid_
     policy = SB3Policy(build_actor_critic(env.observation_space, env.action_space, [16], "tanh"), [16], "tanh")
     env.close()
     policy.save(tmp_path / "ref")
+    assert not isinstance(policy, EpisodeScorer)  # scored step by step
     top = top_level_recorder(policy, 5)
     evaluate(grid_task, policy, grid_dataset, 5, seed=2, recorders=[top])
     got = kl_to_reference(None, grid_task, grid_dataset, RunContext(policy, 2, 5, tmp_path / "ref", top_episodes=top))

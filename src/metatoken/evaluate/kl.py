@@ -46,8 +46,7 @@ from metatoken import seeds
 from metatoken.envs.task import Task
 from metatoken.evaluate.recorders import Distributions, LogProbs, ScoredEpisodes, TeacherForced, sum_over_episode
 from metatoken.evaluate.rollout import play
-from metatoken.models.policy import PredictorPolicy
-from metatoken.policy import ActionDistribution, Policy, ScoredPolicy
+from metatoken.policy import ActionDistribution, EpisodeScorer, Policy, ScoredPolicy
 
 BINS = 64  # per bounded action dimension in the common discretisation
 _FLOOR = 1e-300  # a bin's mass never underflows to 0 (its log stays finite)
@@ -148,14 +147,14 @@ def reference_along(recorded: ScoredEpisodes, reference: ScoredPolicy, target: f
     """`reference`'s distribution at every recorded step, teacher-forced on the recorded episodes: T x E rows,
     step-major.
 
-    A predictor scores each whole episode in one pass (`PredictorPolicy.score_episodes`) unless
+    An `EpisodeScorer` (a predictor) scores each whole episode in one pass (`score_episodes`) unless
     `one_pass` is False; any other scored policy is reset for the recorded rows with their
     `seeds.second_policy` streams (and `target` when it is conditioned) and led step by step as
     `recorders.TeacherForced` leads it.
     """
     n = len(recorded.seeds)
     targets = np.full(n, float(target)) if reference.conditioned and target is not None else None
-    if one_pass and isinstance(reference, PredictorPolicy):
+    if one_pass and isinstance(reference, EpisodeScorer):
         return reference.score_episodes(np.stack(recorded.obs), np.stack(recorded.actions),
                                         np.stack(recorded.rewards), targets)
     reference.reset(n, target=targets, seed=[seeds.second_policy(s) for s in recorded.seeds])
