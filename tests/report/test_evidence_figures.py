@@ -54,6 +54,14 @@ def test_figures_draw_when_their_inputs_exist():
     assert "ledger/kl_to_reference_per_step" in matched_capability_figure(runs)[1]
 
 
+def test_a_task_without_measured_runs_gets_a_blank_panel_that_says_so(recwarn):
+    runs = _runs()
+    blank = runs[runs.task == "sparse-8"].assign(**{"capability/intended": np.nan})  # nothing to plot there
+    uri, _ = matched_capability_figure(pd.concat([runs[runs.task == "sparse-2"], blank]))
+    assert uri.startswith("data:image/png;base64,")
+    assert not [w for w in recwarn if "legend" in str(w.message)]  # no empty legend drawn
+
+
 def test_figures_skip_with_a_note_when_inputs_are_absent():
     runs = _runs()
     one_budget = runs[runs["budget.env_steps"] != 1e5]

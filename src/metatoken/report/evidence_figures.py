@@ -97,7 +97,11 @@ def matched_capability_figure(wide: pd.DataFrame, config: ClaimConfig | None = N
         ax.set_title(task, fontsize=9)
         ax.set_xlabel(cap)
         ax.set_ylabel("exploit rate")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16))  # below: never over a point
+        if sub.empty:  # say why the panel is blank instead of drawing an empty legend
+            ax.text(0.5, 0.5, f"no run with both {cap} and {EXPLOIT}", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+        else:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16))  # below: never over a point
     fig.subplots_adjust(wspace=0.3)
     if rl:
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes[0].tolist(), label=rl)
