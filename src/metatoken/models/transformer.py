@@ -27,6 +27,7 @@ from torch import nn
 
 from metatoken.models.heads import ActionHead, HeadKind, ObsNormalizer
 from metatoken.models.hooks import HookPoint, name_hook_points
+from metatoken.models.traced import StepTraces
 
 
 @dataclass
@@ -192,6 +193,7 @@ class DecisionTransformer(nn.Module):
         self.hook_embed = HookPoint()  # (B, T, C) the summed token
         self.apply(self._init)
         name_hook_points(self)
+        self.step_traces = StepTraces()  # traced replays of `step` (not a module: no weights of its own)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -251,22 +253,30 @@ class DecisionTransformer(nn.Module):
         """One new token per env (obs (B, O), ..., timestep (B,)): writes the cache, returns (B, P).
 
         Equal to forward() on each env's last K tokens: keys/values depend only on their token.
+        Runs `step_tensors`, replayed from a trace when nothing could tell (models/traced.py).
         """
+        B, K = timestep.shape[0], self.cfg.context
+        first, last = (int(t) for t in timestep.aminmax()) if B else (0, 0)  # aminmax rejects an empty batch
+        full, lockstep = first >= K - 1, B > 0 and first == last
+        step = self.step_traces.step_fn(self, full, lockstep, cache.kv)
+        return step(cache.kv, obs, prev_action, cond, timestep)
+
+    def step_tensors(self, kv, obs, prev_action, cond, timestep, full: bool, lockstep: bool) -> torch.Tensor:
+        """`step` on the cache tensor kv (B, K, L*2*C), with the branches decided: `full` (every env has filled
+        all K slots, so nothing is masked) and `lockstep` (every env at the same timestep). No Python control
+        flow depends on tensor values here, so a trace of it replays it exactly."""
         B = timestep.shape[0]
         C, H, K = self.cfg.d_model, self.cfg.n_heads, self.cfg.context
         x = self.embed(obs, prev_action, cond, timestep)  # (B, C)
-        first, last = (int(t) for t in timestep.aminmax()) if B else (0, 0)  # aminmax rejects an empty batch
-        if first == last:  # envs in lockstep (a rollout until an episode ends): one slot, a strided slice write
-            cache.kv[:, first % K] = self._kv(x)  # (B, L*2*C)
+        if lockstep:  # one slot for all envs (a rollout until an episode ends): a strided slice write
+            kv.narrow(1, timestep[0] % K, 1).copy_(self._kv(x)[:, None])  # (B, 1, L*2*C)
         else:
-            rows = torch.arange(B, device=x.device)
-            cache.kv[rows, timestep % K] = self._kv(x)  # (B, L*2*C) into each env's ring slot
-        # (B, K) filled slots; None once every env has filled all K (no masking needed)
-        valid = None if first >= K - 1 else torch.arange(K, device=x.device)[None] <= timestep[:, None]
-        kv = cache.kv.view(B, K, self.cfg.n_layers, 2, H, C // H).permute(2, 3, 0, 4, 1, 5)  # (L, 2, B, H, K, D)
+            kv[torch.arange(B, device=x.device), timestep % K] = self._kv(x)  # (B, L*2*C) into each env's ring slot
+        valid = None if full else torch.arange(K, device=x.device)[None] <= timestep[:, None]  # (B, K) filled slots
+        kvs = kv.view(B, K, self.cfg.n_layers, 2, H, C // H).permute(2, 3, 0, 4, 1, 5)  # (L, 2, B, H, K, D)
         h = x
         for i, block in enumerate(self.blocks):
-            h = block(h, kv[i, 0], kv[i, 1], valid)
+            h = block(h, kvs[i, 0], kvs[i, 1], valid)
         return self.head(self.ln_f(h))
 
     def flops_per_token(self) -> float:
