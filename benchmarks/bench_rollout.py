@@ -9,7 +9,9 @@ same actions (checked to 1e-4; they differ only by float summation order).
 Ours: all E episodes x T steps in one batch through the house's rollout primitive
 (`evaluate.rollout.play`, with a recorder keeping the actions), on the same linear env
 wrapped as a Gymnasium vector env. Peer: the first `--peer-episodes` episodes
-timed in full, extrapolated per step to E episodes (stated in the output).
+timed in full, extrapolated per step to E episodes (stated in the output). Our policy's cached
+step is replayed from a TorchScript trace after its first 64 steps (models/traced.py); the first
+round pays for tracing it (~0.15 s), as a run's first evaluation would.
 
 The two sides alternate, `--repeats` rounds of (ours, peer), and each side's figure is the
 median of its rounds: on a shared machine both then see the same spread of machine states,
