@@ -14,6 +14,8 @@ size, full or partly filled cache, envs in lockstep or not, device, dtype) is tr
 WARMUP eager steps of it, so short rollouts (most tests) never pay for tracing (~0.15 s at the
 reference size). A trace shares the model's parameters and buffers, so in-place updates
 (optimizer steps, `load_state_dict`, `fit`) reach it; a copy of the model starts without traces.
+It does not see a submodule or parameter *replaced* after tracing (`model.head = ...`): whoever
+rebuilds a model that way resets `model.step_traces = StepTraces()`.
 
 `torch.jit.trace` is deprecated in favour of torch.compile and torch.export; neither does this
 job: compiled kernels fuse and reorder the float sums, and an exported program runs its ops one
