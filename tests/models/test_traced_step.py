@@ -62,6 +62,29 @@ def test_traced_steps_equal_eager_steps_bit_for_bit(head, act_dim):
     assert len(eager.step_traces) == 0
 
 
+@pytest.mark.parametrize("head,act_dim", [("tanh", 2), ("gaussian", 2), ("categorical", 3)])
+@pytest.mark.parametrize("sampled", [True, False])
+def test_traced_acts_equal_eager_acts_bit_for_bit(head, act_dim, sampled):
+    """`act` (the step and the head's sampled or mode action in one call) replays bit for bit too."""
+    model = _model(head, act_dim)
+    eager = copy.deepcopy(model)
+    eager.blocks[0].hook_resid_post.add_hook(_noop)
+    B, T = 3, 40
+    obs, prev, cond = _inputs(head, act_dim, B, T, seed=2)
+    noise = torch.rand(T, B, model.head.noise_dim, generator=torch.Generator().manual_seed(5))  # (T, B, n)
+    if head != "categorical":
+        noise = 2 * noise - 1  # both signs, so the sampled action differs from the mode
+    caches = model.init_cache(B), eager.init_cache(B)
+    with torch.inference_mode():
+        for t, ts in enumerate(_timesteps(B, T)):
+            z = noise[t] if sampled else None
+            got = model.act(caches[0], obs[t], prev[t], cond[t], ts, z)  # (params (B, P), action)
+            want = eager.act(caches[1], obs[t], prev[t], cond[t], ts, z)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), t
+            assert torch.equal(want[1], eager.head.sample(want[0], z, not sampled)), t  # act is step + sample
+    assert len(model.step_traces) == 4
+
+
 def test_a_hook_attached_after_tracing_still_fires():
     model = _model("tanh", 2)
     B, T = 2, 12

@@ -69,6 +69,11 @@ class MLPPredictor(nn.Module):
         """(B, P) for one step; stateless."""
         return self.forward(obs, prev_action, cond, timestep)
 
+    def act(self, cache, obs, prev_action, cond, timestep, noise: torch.Tensor | None):
+        """(params (B, P), action) for one step: sampled with `noise`, or the mode where noise is None."""
+        params = self.forward(obs, prev_action, cond, timestep)  # (B, P)
+        return params, self.head.sample(params, noise, noise is None)
+
     def flops_per_token(self) -> float:
         c = self.cfg
         width, total = c.obs_dim + c.cond_dim, 0.0

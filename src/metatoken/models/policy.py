@@ -74,26 +74,24 @@ class PredictorPolicy:
         self._noise_pos += 1
         return self._noise[self._noise_pos - 1]  # (B, n)
 
-    def _step(self, obs: np.ndarray) -> torch.Tensor:
-        """One cached model step on obs with the current history; returns the parameters (B, P)."""
+    def _take(self, obs: np.ndarray) -> StepInputs:
+        """The model inputs for obs with the current history (kept for `last_inputs`)."""
         o = torch.as_tensor(np.asarray(obs), dtype=torch.float32).reshape(self.num_envs, -1).to(self.device)  # (B, O)
         cond = torch.from_numpy(self.cond).to(self.device)  # (B, Dc)
         self._inputs = StepInputs(o, self.prev, cond, self.t)
-        self._params = self.model.step(self.cache, o, self.prev, cond, self.t)  # (B, P)
-        return self._params
+        return self._inputs
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions (B, *action_shape) for observations (B, *obs_shape)."""
-        params = self._step(obs)  # (B, P)
-        noise = None if self.deterministic else self._next_noise()
-        self.prev = self.model.head.sample(params, noise, self.deterministic)
+        noise = None if self.deterministic else self._next_noise()  # (B, n)
+        self._params, self.prev = self.model.act(self.cache, *self._take(obs), noise)  # (B, P), action
         return self.prev.cpu().numpy()
 
     @torch.inference_mode()
     def teacher_force(self, obs: np.ndarray, action: np.ndarray) -> None:
         """Advance on obs as if `action` had been taken: the next step sees it as the previous action."""
-        self._step(obs)
+        self._params = self.model.step(self.cache, *self._take(obs))  # (B, P)
         self.prev = self._as_action(action)
 
     def _as_action(self, action: np.ndarray) -> torch.Tensor:

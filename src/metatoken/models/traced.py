@@ -10,10 +10,11 @@ median), and the rollout benchmark's median from ~41x to ~47x the reference loop
 When: only where nobody could tell the difference. The model is in eval mode, autograd is off,
 nobody else is tracing, and no module of the model has a forward hook (hook points and probes
 attach hooks, and a replay would skip them); otherwise the step runs eagerly. A variant (batch
-size, full or partly filled cache, envs in lockstep or not, device, dtype) is traced after
-WARMUP eager steps of it, so short rollouts (most tests) never pay for tracing (~0.15 s at the
-reference size). A trace shares the model's parameters and buffers, so in-place updates
-(optimizer steps, `load_state_dict`, `fit`) reach it; a copy of the model starts without traces.
+size, full or partly filled cache, envs in lockstep or not, the parameters alone or with the sampled
+or mode action, device, dtype) is traced after WARMUP eager steps of it, so short rollouts (most
+tests) never pay for tracing (~0.15 s at the reference size). A trace shares the model's parameters
+and buffers, so in-place updates (optimizer steps, `load_state_dict`, `fit`) reach it; a copy of the
+model starts without traces.
 It does not see a submodule or parameter *replaced* after tracing (`model.head = ...`): whoever
 rebuilds a model that way resets `model.step_traces = StepTraces()`.
 
@@ -25,8 +26,6 @@ Python call at a time. Where tracing fails or is missing, the variant stays eage
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from functools import partial
 
 import torch
 from torch import nn
@@ -34,18 +33,17 @@ from torch.nn.modules import module as _module  # its global hook registries (no
 
 WARMUP = 64  # eager steps of a variant before it is traced
 
-StepFn = Callable[..., torch.Tensor]  # (kv, obs, prev_action, cond, timestep) -> (B, P)
-
 
 class _Variant(nn.Module):
     """One variant of the model's step as a module, so a trace keeps the model's parameters as attributes."""
 
-    def __init__(self, model: nn.Module, full: bool, lockstep: bool):
+    def __init__(self, model: nn.Module, full: bool, lockstep: bool, act: bool):
         super().__init__()
-        self.model, self.full, self.lockstep = model, full, lockstep
+        self.model, self.full, self.lockstep, self.act = model, full, lockstep, act
 
-    def forward(self, kv, obs, prev_action, cond, timestep) -> torch.Tensor:
-        return self.model.step_tensors(kv, obs, prev_action, cond, timestep, self.full, self.lockstep)
+    def forward(self, kv, obs, prev_action, cond, timestep, noise=None):
+        return self.model.step_tensors(kv, obs, prev_action, cond, timestep, noise,
+                                       full=self.full, lockstep=self.lockstep, act=self.act)
 
 
 class StepTraces:
@@ -68,19 +66,25 @@ class StepTraces:
         """How many variants run from a trace."""
         return sum(t is not None for t in self._traces.values())
 
-    def step_fn(self, model: nn.Module, full: bool, lockstep: bool, kv: torch.Tensor) -> StepFn:
-        """The traced variant when there is (or now should be) one and replaying it is unobservable, else eager."""
-        eager = partial(model.step_tensors, full=full, lockstep=lockstep)
-        if self._observable(model):
-            return eager
-        key = (kv.shape[0], full, lockstep, kv.device, model.act_start.dtype)
+    def run(self, model: nn.Module, kv: torch.Tensor, inputs: tuple, noise: torch.Tensor | None, *,
+            full: bool, lockstep: bool, act: bool):
+        """`model.step_tensors(kv, *inputs, noise, ...)`: from the variant's trace when there is (or now should
+        be) one and replaying it is unobservable, else eagerly."""
+        trace = None if self._observable(model) else self._variant(model, kv, noise, full, lockstep, act)
+        if trace is None:
+            return model.step_tensors(kv, *inputs, noise, full=full, lockstep=lockstep, act=act)
+        return trace(kv, *inputs) if noise is None else trace(kv, *inputs, noise)
+
+    def _variant(self, model: nn.Module, kv: torch.Tensor, noise: torch.Tensor | None, full: bool,
+                 lockstep: bool, act: bool) -> torch.jit.ScriptModule | None:
+        """The variant's trace; None while it is warming up (or failed to trace)."""
+        key = (kv.shape[0], full, lockstep, act, noise is None, kv.device, model.act_start.dtype)
         if key not in self._traces:
             self._seen[key] = self._seen.get(key, 0) + 1
             if self._seen[key] <= self.warmup:
-                return eager
-            self._traces[key] = self._trace(model, full, lockstep, kv)
-        trace = self._traces[key]
-        return eager if trace is None else trace
+                return None
+            self._traces[key] = self._trace(model, full, lockstep, act, kv, noise)
+        return self._traces[key]
 
     def _observable(self, model: nn.Module) -> bool:
         """Would a replay skip something: training (dropout), autograd, an outer trace, or a forward hook?"""
@@ -93,7 +97,8 @@ class StepTraces:
         return any(self._hook_dicts)
 
     @staticmethod
-    def _trace(model: nn.Module, full: bool, lockstep: bool, kv: torch.Tensor):
+    def _trace(model: nn.Module, full: bool, lockstep: bool, act: bool, kv: torch.Tensor,
+               noise: torch.Tensor | None):
         """Trace one variant on the current inputs' shapes (on a copy of the cache, which tracing writes)."""
         B, O = kv.shape[0], model.cfg.obs_dim
         dev = kv.device
@@ -104,10 +109,11 @@ class StepTraces:
             torch.zeros(B, dtype=torch.long, device=dev) if discrete else torch.zeros(B, model.cfg.act_dim, device=dev),
             torch.zeros(B, model.cfg.cond_dim, device=dev),
             torch.full((B,), model.cfg.context, dtype=torch.long, device=dev),  # any step: shapes are what matter
+            *(() if noise is None else (torch.full_like(noise, 0.5),)),  # 0.5: inside the uniform noise's range
         )
         try:
             with warnings.catch_warnings():  # the deprecation notice, and tracer notes on Python constants
                 warnings.simplefilter("ignore")
-                return torch.jit.trace(_Variant(model, full, lockstep), example, check_trace=False)
+                return torch.jit.trace(_Variant(model, full, lockstep, act), example, check_trace=False)
         except Exception:  # noqa: BLE001 - any tracing failure just keeps the eager step
             return None

@@ -255,16 +255,26 @@ class DecisionTransformer(nn.Module):
         Equal to forward() on each env's last K tokens: keys/values depend only on their token.
         Runs `step_tensors`, replayed from a trace when nothing could tell (models/traced.py).
         """
+        return self._cached_step(cache, (obs, prev_action, cond, timestep), None, act=False)
+
+    def act(self, cache: KVCache, obs, prev_action, cond, timestep, noise: torch.Tensor | None):
+        """`step`, then the head's action from its parameters: sampled with `noise` (B, noise_dim), or the
+        mode where noise is None. Returns (params (B, P), action (B, A) or (B,)). One call, so a traced
+        replay covers the sampling's small kernels too."""
+        return self._cached_step(cache, (obs, prev_action, cond, timestep), noise, act=True)
+
+    def _cached_step(self, cache: KVCache, inputs: tuple, noise: torch.Tensor | None, act: bool):
+        timestep = inputs[-1]
         B, K = timestep.shape[0], self.cfg.context
         first, last = (int(t) for t in timestep.aminmax()) if B else (0, 0)  # aminmax rejects an empty batch
         full, lockstep = first >= K - 1, B > 0 and first == last
-        step = self.step_traces.step_fn(self, full, lockstep, cache.kv)
-        return step(cache.kv, obs, prev_action, cond, timestep)
+        return self.step_traces.run(self, cache.kv, inputs, noise, full=full, lockstep=lockstep, act=act)
 
-    def step_tensors(self, kv, obs, prev_action, cond, timestep, full: bool, lockstep: bool) -> torch.Tensor:
-        """`step` on the cache tensor kv (B, K, L*2*C), with the branches decided: `full` (every env has filled
-        all K slots, so nothing is masked) and `lockstep` (every env at the same timestep). No Python control
-        flow depends on tensor values here, so a trace of it replays it exactly."""
+    def step_tensors(self, kv, obs, prev_action, cond, timestep, noise: torch.Tensor | None = None, *,
+                     full: bool, lockstep: bool, act: bool = False):
+        """`step` (or `act`, with `act`) on the cache tensor kv (B, K, L*2*C), with the branches decided:
+        `full` (every env has filled all K slots, so nothing is masked) and `lockstep` (every env at the same
+        timestep). No Python control flow depends on tensor values here, so a trace of it replays it exactly."""
         B = timestep.shape[0]
         C, H, K = self.cfg.d_model, self.cfg.n_heads, self.cfg.context
         x = self.embed(obs, prev_action, cond, timestep)  # (B, C)
@@ -277,7 +287,10 @@ class DecisionTransformer(nn.Module):
         h = x
         for i, block in enumerate(self.blocks):
             h = block(h, kvs[i, 0], kvs[i, 1], valid)
-        return self.head(self.ln_f(h))
+        params = self.head(self.ln_f(h))  # (B, P)
+        if not act:
+            return params
+        return params, self.head.sample(params, noise, noise is None)
 
     def flops_per_token(self) -> float:
         """Forward multiply-adds x 2 per token at full context (training costs about 3x)."""
