@@ -5,7 +5,9 @@ and in eager PyTorch a fifth to a third of its time is Python between them (modu
 checks, argument parsing). A trace records the kernels the eager step calls and replays exactly
 those, so its outputs are bit-identical to eager (tests/models/test_traced_step.py; the golden
 demo metrics do not move). Measured at B = 100 on the project machine: 1.26x per step (paired
-median), and the rollout benchmark's median from ~41x to ~47x the reference loop (docs/PERFORMANCE.md).
+median). The rollout benchmark's median went from ~41x to ~47x the reference loop (seventh
+session), then to ~51x with the sampling traced too (`act`, eighth session). The host's minutes
+move single readings between 39x and 58x (docs/PERFORMANCE.md).
 
 When: only where nobody could tell the difference. The model is in eval mode, autograd is off,
 nobody else is tracing, and no module of the model has a forward hook (hook points and probes
